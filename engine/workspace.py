@@ -1,0 +1,38 @@
+"""The workspace: one directory holding uploads, runs and caches.
+
+Set by the environment variable ``TRANSFERLAB_HOME`` (default: ``./workspace`` under the
+project). ``--out`` of the CLI may point anywhere; the dashboard keeps its runs here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def home() -> Path:
+    """The workspace root, created on first use."""
+    root = Path(os.environ.get("TRANSFERLAB_HOME") or PROJECT_ROOT / "workspace")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def runs_dir() -> Path:
+    path = home() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def uploads_dir() -> Path:
+    path = home() / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir(kind: str) -> Path:
+    """A cache sub-directory, e.g. ``cache_dir("models")`` or ``cache_dir("features")``."""
+    path = home() / "cache" / kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path
