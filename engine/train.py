@@ -1,0 +1,521 @@
+"""Fine-tune a foundation model on labeled text, headless.
+
+    python -m engine.train --data data/spam_emails.csv --model minilm --strategy lora --out runs/x
+    python -m engine.train --resume runs/x
+
+The run directory (see ``engine.rundir``) is the contract with the dashboard: config.json is
+written before anything heavy happens, status.json says where the run is, events.jsonl grows as
+it trains, and status "completed" is written last, after metrics, predictions and the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.config import TrainConfig, add_config_arguments, config_from_args
+from engine.errors import ConfigError, TrainingError, TransferLabError
+from engine.rundir import RunDir, write_json_atomic
+
+
+# --- data -------------------------------------------------------------------------------
+def load_splits(config: TrainConfig):
+    from engine.data import load_text_dataset, make_splits
+
+    train = load_text_dataset(config.data, config.text_column, config.label_column)
+    extra = {}
+    for key, path in (("validation", config.validation_data), ("test", config.test_data)):
+        if path:
+            extra[key] = load_text_dataset(path, config.text_column, config.label_column, label_names=train.label_names)
+    return make_splits(
+        train,
+        validation=extra.get("validation"),
+        test=extra.get("test"),
+        validation_fraction=config.validation_fraction,
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+    )
+
+
+class ListDataset:
+    """A map-style dataset over a list of feature dicts (what Trainer and its collators expect)."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.items[i]
+
+
+def encode(tokenizer: Any, texts: list[str], labels: list[int], max_length: int) -> ListDataset:
+    # No padding here: DataCollatorWithPadding pads each batch to its own longest text.
+    enc = tokenizer(texts, truncation=True, max_length=max_length)
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+    return ListDataset([{**{k: enc[k][i] for k in keys}, "labels": labels[i]} for i in range(len(texts))])
+
+
+# --- frozen features, cached on disk by content --------------------------------------------
+def _model_fingerprint(path: str) -> str:
+    h = hashlib.sha256(path.encode())
+    folder = Path(path)
+    if folder.is_dir():
+        for f in sorted(folder.iterdir()):
+            if f.is_file():
+                st = f.stat()
+                h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def cached_features(classifier, tokenizer, texts: list[str], max_length: int, model_path: str, device, precision):
+    import numpy as np
+
+    from engine.modeling import extract_features
+    from engine.workspace import cache_dir
+
+    h = hashlib.sha256()
+    for part in (_model_fingerprint(model_path), classifier.pooling, str(max_length), str(len(texts))):
+        h.update(part.encode() + b"\0")
+    for t in texts:
+        h.update(t.encode("utf-8") + b"\0")
+    path = cache_dir("features") / f"{h.hexdigest()}.npy"
+    if path.exists():
+        return np.load(path), True
+    features = extract_features(classifier, tokenizer, texts, max_length, device=device, precision=precision)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, features)
+    os.replace(tmp, path)
+    return features, False
+
+
+# --- callbacks: side effects of the training loop -----------------------------------------------
+def _make_callback(run: RunDir, batch_size: int):
+    from transformers import TrainerCallback
+
+    class RunDirCallback(TrainerCallback):
+        """Writes events.jsonl and status progress; honours CANCEL; stops on a non-finite loss."""
+
+        def __init__(self) -> None:
+            self.cancelled = False
+            self._last_log = (0, time.time())
+            self._start = (0, time.time())
+            self._last_status = 0.0
+
+        def on_train_begin(self, args, state, control, **kw):
+            now = time.time()
+            self._start = self._last_log = (state.global_step, now)
+            run.set_status("running", "Training", progress={"step": state.global_step, "max_steps": state.max_steps})
+
+        def on_step_end(self, args, state, control, **kw):
+            if run.cancel_requested():
+                self.cancelled = True
+                control.should_training_stop = True
+            now = time.time()
+            if now - self._last_status >= 1.0 or state.global_step == state.max_steps:
+                self._last_status = now
+                done = state.global_step - self._start[0]
+                rate = done / max(now - self._start[1], 1e-9)
+                eta = (state.max_steps - state.global_step) / rate if rate > 0 else None
+                run.update_progress(
+                    step=state.global_step, max_steps=state.max_steps, epoch=state.epoch, eta_seconds=eta
+                )
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = dict(logs or {})
+            now = time.time()
+            event: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch}
+            if "loss" in logs:
+                loss = float(logs["loss"])
+                steps = state.global_step - self._last_log[0]
+                event.update(
+                    type="train",
+                    loss=loss,
+                    learning_rate=logs.get("learning_rate"),
+                    grad_norm=logs.get("grad_norm"),
+                    samples_per_second=steps * batch_size / max(now - self._last_log[1], 1e-9),
+                )
+                self._last_log = (state.global_step, now)
+                run.append_event(event)
+                print(
+                    f"step {state.global_step}/{state.max_steps}  epoch {state.epoch:.2f}  loss {loss:.4f}",
+                    file=sys.stderr,
+                )
+                if not math.isfinite(loss):
+                    raise TrainingError(
+                        f"Training stopped at step {state.global_step}: the loss became {loss}. The learning rate "
+                        "is probably too high for this model; try a 10x smaller learning rate."
+                    )
+            elif any(k.startswith("eval_") for k in logs):
+                event.update(type="eval", **{k: v for k, v in logs.items() if k.startswith("eval_")})
+                run.append_event(event)
+                print(
+                    f"epoch {state.epoch:.0f} validation: accuracy {logs.get('eval_accuracy', float('nan')):.4f}"
+                    f"  macro-F1 {logs.get('eval_macro_f1', float('nan')):.4f}",
+                    file=sys.stderr,
+                )
+
+        def on_save(self, args, state, control, **kw):
+            run.append_event({"type": "checkpoint", "step": state.global_step, "epoch": state.epoch})
+            # Fault injection for the resume test: die hard right after the first checkpoint.
+            if os.environ.get("TRANSFERLAB_KILL_AFTER_CHECKPOINT") == "1":
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return RunDirCallback()
+
+
+def _eval_metrics(eval_pred) -> dict[str, float]:
+    import numpy as np
+    from sklearn.metrics import accuracy_score, f1_score
+
+    preds = np.argmax(eval_pred.predictions, axis=-1)
+    labels = eval_pred.label_ids
+    return {
+        "accuracy": float(accuracy_score(labels, preds)),
+        "macro_f1": float(f1_score(labels, preds, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(labels, preds, average="weighted", zero_division=0)),
+    }
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+# --- the run -------------------------------------------------------------------------------
+def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, Any] | None:
+    """Train and write the whole run directory. Returns the test metrics (None when cancelled)."""
+    try:
+        return _train(config, run, resume)
+    except TransferLabError as exc:
+        run.set_status("failed", str(exc))
+        raise
+    except BaseException as exc:
+        if _is_out_of_memory(exc):
+            message = (
+                "Training ran out of memory. Try a smaller batch size or max length, or a lighter strategy "
+                "(LoRA or frozen), which need far less memory than full fine-tuning."
+            )
+            run.set_status("failed", message)
+            raise TrainingError(message) from exc
+        if isinstance(exc, KeyboardInterrupt):
+            run.set_status("cancelled", "Interrupted; resume with: python -m engine.train --resume " + str(run.path))
+        else:
+            run.set_status("failed", f"Unexpected error: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | None:
+    import torch
+    import transformers
+    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments, set_seed
+
+    from engine.device import choose_device
+    from engine.metrics import classification_metrics
+    from engine.modeling import (
+        TextClassifier,
+        count_parameters,
+        load_backbone,
+        load_tokenizer,
+        pooling_for,
+        predict_proba,
+        resolve_model,
+        save_classifier,
+    )
+    from engine.strategies import STRATEGIES
+
+    transformers.logging.set_verbosity_error()
+    run.set_status("running", "Loading data")
+    device = choose_device(config.device, config.threads)
+    splits = load_splits(config)
+    for warning in splits.train.warnings:
+        run.append_event({"type": "warning", "message": warning})
+        print(f"note: {warning}", file=sys.stderr)
+
+    run.set_status("running", f"Loading model {config.model}")
+    set_seed(config.seed)
+    strategy = STRATEGIES[config.strategy]
+    resolved = resolve_model(config.model)
+    tokenizer = load_tokenizer(resolved)
+    backbone = load_backbone(resolved, pretrained=strategy.pretrained)
+    limit = getattr(backbone.config, "max_position_embeddings", None) or config.max_length
+    max_length = min(config.max_length, limit)
+    if max_length < config.max_length:
+        run.append_event({"type": "warning", "message": f"max_length lowered to the model's limit of {limit} tokens."})
+    backbone = strategy.prepare(backbone, config)
+    classifier = TextClassifier(backbone, len(splits.label_names), pooling_for(backbone.config))
+    trainable, total = count_parameters(classifier)
+    epochs = config.resolved_epochs()
+    run.append_event(
+        {
+            "type": "setup",
+            "trainable_params": trainable,
+            "total_params": total,
+            "device": device.name,
+            "precision": device.precision,
+            "max_length": max_length,
+            "train_examples": len(splits.train),
+            "validation_examples": len(splits.validation),
+            "test_examples": len(splits.test),
+        }
+    )
+
+    started = time.time()
+    if strategy.cached_features:
+        # The backbone never changes: run it once per text (or not at all when cached) and
+        # train only the head on the stored features.
+        run.set_status("running", "Computing features with the frozen model")
+        classifier.to(device.kind)
+        feats = {}
+        for name in ("train", "validation", "test"):
+            part = getattr(splits, name)
+            feats[name], hit = cached_features(
+                classifier, tokenizer, part.texts, max_length, resolved.path, device.kind, device.precision
+            )
+            run.append_event({"type": "features", "split": name, "cached": hit, "rows": len(part)})
+        model = classifier.head
+
+        def as_dataset(name):
+            part = getattr(splits, name)
+            return ListDataset(
+                [{"features": torch.from_numpy(f), "labels": y} for f, y in zip(feats[name], part.labels, strict=False)]
+            )
+
+        train_ds, eval_ds = as_dataset("train"), as_dataset("validation")
+        collator, processing_class, sampling = None, None, "random"
+    else:
+        model = classifier
+        train_ds = encode(tokenizer, splits.train.texts, splits.train.labels, max_length)
+        eval_ds = encode(tokenizer, splits.validation.texts, splits.validation.labels, max_length)
+        collator = DataCollatorWithPadding(tokenizer)
+        processing_class, sampling = tokenizer, "group_by_length"
+
+    steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+    args = TrainingArguments(
+        output_dir=str(run.checkpoints_dir),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=max(config.batch_size * 2, 32),
+        learning_rate=config.resolved_learning_rate(),
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="macro_f1",
+        greater_is_better=True,
+        logging_steps=max(1, min(50, steps_per_epoch // 5)),
+        logging_nan_inf_filter=False,  # a NaN loss must reach our callback, not be averaged away
+        train_sampling_strategy=sampling,
+        remove_unused_columns=False,
+        report_to="none",
+        disable_tqdm=True,
+        seed=config.seed,
+        use_cpu=device.kind == "cpu",
+        bf16=device.precision == "bf16",
+        fp16=device.precision == "fp16",
+        dataloader_num_workers=0,
+    )
+    callback = _make_callback(run, config.batch_size)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        data_collator=collator,
+        processing_class=processing_class,
+        compute_metrics=_eval_metrics,
+        callbacks=[callback],
+    )
+    trainer.remove_callback(PrinterCallback)  # our callback prints a shorter line per log
+    checkpoint = run.last_checkpoint() if resume else None
+    if resume:
+        run.append_event({"type": "resume", "checkpoint": checkpoint.name if checkpoint else None})
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    train_seconds = time.time() - started
+    if callback.cancelled:
+        run.set_status("cancelled", "Cancelled. Resume with: python -m engine.train --resume " + str(run.path))
+        return None
+
+    # The best epoch (by validation macro-F1) is loaded back; evaluate it on the test split.
+    run.set_status("running", "Evaluating on the test split")
+    classifier.to(device.kind).eval()
+    if strategy.cached_features:
+        with torch.inference_mode():
+            logits = classifier.head(torch.from_numpy(feats["test"]).to(device.kind)).logits
+            probs = torch.softmax(logits.float(), -1).cpu().numpy()
+    else:
+        probs = predict_proba(
+            classifier, tokenizer, splits.test.texts, max_length, device=device.kind, precision=device.precision
+        )
+    preds = probs.argmax(-1)
+    metrics = classification_metrics(splits.test.labels, preds, splits.label_names)
+    best = trainer.state.best_metric
+    metrics.update(
+        trainable_params=trainable,
+        total_params=total,
+        trainable_share=trainable / total,
+        train_seconds=train_seconds,
+        train_samples_per_second=len(splits.train) * epochs / train_seconds,
+        device=device.name,
+        precision=device.precision,
+        model=config.model,
+        strategy=config.strategy,
+        epochs=epochs,
+        max_length=max_length,
+        best_validation_macro_f1=best,
+        best_checkpoint=Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
+        train_examples=len(splits.train),
+        validation_examples=len(splits.validation),
+        test_examples=len(splits.test),
+        data_warnings=splits.train.warnings,
+    )
+
+    run.set_status("running", "Saving the model")
+    label_names = splits.label_names
+    save_classifier(
+        classifier,
+        tokenizer,
+        run.model_dir,
+        strategy=config.strategy,
+        base_model=config.model,
+        base_model_path=resolved.path,
+        label_names=label_names,
+        max_length=max_length,
+        card=model_card(config, metrics),
+    )
+    tmp = run.predictions_path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "true_label", "predicted_label", "confidence", "correct"])
+        for text, y, p, row in zip(splits.test.texts, splits.test.labels, preds, probs, strict=False):
+            writer.writerow([text, label_names[y], label_names[p], f"{row[p]:.6f}", bool(y == p)])
+    os.replace(tmp, run.predictions_path)
+    write_json_atomic(run.metrics_path, metrics)
+    shutil.rmtree(run.checkpoints_dir, ignore_errors=True)  # only needed to resume
+    run.cancel_path.unlink(missing_ok=True)
+    run.set_status(
+        "completed",
+        f"Test accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}",
+        progress={"step": trainer.state.global_step, "max_steps": trainer.state.max_steps, "epoch": epochs},
+    )
+    return metrics
+
+
+def model_card(config: TrainConfig, metrics: dict[str, Any]) -> str:
+    rows = "\n".join(
+        f"| {name} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+        for name, v in metrics["per_class"].items()
+    )
+    return f"""# Text classifier fine-tuned with TransferLab
+
+- Base model: `{config.model}`
+- Strategy: `{config.strategy}` ({metrics["trainable_params"]:,} of {metrics["total_params"]:,} parameters trained)
+- Training data: `{Path(config.data).name}` ({metrics["train_examples"]} training examples)
+- Labels: {", ".join(f"`{x}`" for x in metrics["labels"])}
+- Trained on {metrics["device"]} in {metrics["train_seconds"]:.0f} s, {metrics["epochs"]} epochs, max length {metrics["max_length"]}
+
+## Test results ({metrics["test_examples"]} held-out examples)
+
+Accuracy {metrics["accuracy"]:.4f}, macro-F1 {metrics["macro_f1"]:.4f}, weighted-F1 {metrics["weighted_f1"]:.4f}.
+
+| label | precision | recall | F1 | support |
+|---|---|---|---|---|
+{rows}
+
+## Using it
+
+With TransferLab:
+
+    python -m engine.predict --run RUN_DIR --data new_texts.csv --out predictions.csv
+
+In Python:
+
+    from engine.modeling import load_classifier, predict_proba
+    classifier, tokenizer, meta = load_classifier("RUN_DIR/model")
+    probs = predict_proba(classifier, tokenizer, ["some text"], meta["max_length"])
+
+The folder is plain transformers/peft: `backbone/` (if present) loads with
+`transformers.AutoModel.from_pretrained`, `adapter/` (LoRA) with `peft.PeftModel.from_pretrained` on top
+of the base model, `head.safetensors` holds the linear classifier (`out.weight`, `out.bias`) applied to
+the pooled backbone output described in `transferlab.json`
+(`pooling`: `mean` = mean over non-padding tokens, `last` = last non-padding token).
+"""
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m engine.train",
+        description="Fine-tune a foundation model on labeled text and write a run directory.",
+    )
+    parser.add_argument("--out", help="Run directory to create (must not already hold a run).")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="Continue an interrupted run from its last checkpoint.")
+    parser.add_argument("--config", metavar="FILE.json", help="Settings as JSON; flags given here override it.")
+    add_config_arguments(parser)
+    return parser
+
+
+def prepare_run(config: TrainConfig, out: str | Path) -> RunDir:
+    """Create the run directory and write config.json and a queued status (before any training)."""
+    run = RunDir(out)
+    if run.config_path.exists():
+        raise ConfigError(
+            f"{run.path} already holds a run. Use --resume {run.path} to continue it, or choose another --out."
+        )
+    run.path.mkdir(parents=True, exist_ok=True)
+    config.save(run.config_path)
+    run.set_status("queued", "Waiting to start")
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.resume:
+            run = RunDir(args.resume)
+            if not run.config_path.exists():
+                raise ConfigError(f"{run.path} is not a run directory (no config.json); nothing to resume.")
+            if run.status().get("state") == "completed":
+                raise ConfigError(f"{run.path} already completed; there is nothing to resume.")
+            config = TrainConfig.load(run.config_path)
+            run.cancel_path.unlink(missing_ok=True)
+        else:
+            if not args.out:
+                raise ConfigError("Missing --out RUN_DIR: the folder where the run is written.")
+            config = config_from_args(args)
+            run = prepare_run(config, args.out)
+        metrics = train(config, run, resume=bool(args.resume))
+    except TransferLabError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    if metrics is None:
+        print(f"Cancelled; resume with: python -m engine.train --resume {run.path}", file=sys.stderr)
+        return 3
+    print(
+        f"Done: test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} "
+        f"({metrics['trainable_params']:,} trainable parameters, {metrics['train_seconds']:.0f} s). Run: {run.path}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,433 @@
+"""Engine tests on tiny models built in the test: every strategy on a BERT-style and a Llama-style model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import make_rows, write_csv
+
+from engine.config import TrainConfig, config_from_args
+from engine.errors import ConfigError, DataError, ModelNotAvailableError, TrainingError
+from engine.rundir import RunDir
+from engine.strategies import STRATEGIES
+from engine.train import build_parser, main, prepare_run, train
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {"epochs": 2, "batch_size": 8, "max_length": 32, "threads": 2}
+
+
+def run_training(tmp_path: Path, data: Path, model: Path, strategy: str, name: str | None = None, **kw) -> RunDir:
+    config = TrainConfig(data=str(data), model=str(model), strategy=strategy, **{**TINY, **kw})
+    run = prepare_run(config, tmp_path / (name or f"run-{strategy}"))
+    train(config, run)
+    return run
+
+
+def read_predictions(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+# --- config ------------------------------------------------------------------------------
+def test_config_round_trip(tmp_path):
+    config = TrainConfig(data="a.csv", model="minilm", strategy="partial", freeze_layers=2, learning_rate=3e-4)
+    config.save(tmp_path / "config.json")
+    assert TrainConfig.load(tmp_path / "config.json") == config
+    text = (tmp_path / "config.json").read_text()
+    assert text.index('"batch_size"') < text.index('"data"')  # sorted keys, indented
+    assert json.loads(text)["freeze_layers"] == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("batch_size", 0, "batch_size"),
+        ("learning_rate", -1.0, "learning_rate"),
+        ("learning_rate", math.inf, "learning_rate"),
+        ("strategy", "magic", "Unknown strategy 'magic'"),
+        ("test_fraction", 0.7, "test_fraction"),
+        ("lora_dropout", 1.5, "lora_dropout"),
+        ("data", "", "--data"),
+    ],
+)
+def test_config_rejects_bad_values_by_name(field, value, needle):
+    values = {"data": "a.csv", "model": "minilm", "strategy": "lora", field: value}
+    with pytest.raises(ConfigError, match=needle):
+        TrainConfig(**values)
+
+
+def test_cli_flags_override_config_file(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"data": "x.csv", "model": "minilm", "strategy": "full", "epochs": 7, "lora_r": 4}))
+    args = build_parser().parse_args(["--config", str(path), "--epochs", "2", "--strategy", "lora"])
+    config = config_from_args(args)
+    assert (config.epochs, config.strategy, config.lora_r, config.data) == (2, "lora", 4, "x.csv")
+
+
+def test_config_file_with_unknown_key_is_refused(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"data": "x.csv", "epoch": 3}))
+    with pytest.raises(ConfigError, match="epoch"):
+        TrainConfig.load(path)
+
+
+def test_every_strategy_has_plain_explanation_and_defaults():
+    assert list(STRATEGIES) == ["frozen", "partial", "lora", "full", "scratch"]
+    for s in STRATEGIES.values():
+        assert len(s.explanation) > 60 and s.default_epochs >= 1 and s.default_learning_rate > 0
+    assert [s.name for s in STRATEGIES.values() if not s.pretrained] == ["scratch"]
+    assert [s.name for s in STRATEGIES.values() if s.cached_features] == ["frozen"]
+
+
+# --- strategies on both architectures ------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["bert", "llama"])
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_strategy_trains_and_writes_the_whole_run_directory(
+    tmp_path, workspace, tiny_models, topic_csv, arch, strategy
+):
+    run = run_training(tmp_path, topic_csv, tiny_models[arch], strategy)
+
+    assert run.status()["state"] == "completed"
+    config = json.loads(run.config_path.read_text())
+    assert config["strategy"] == strategy
+    events = run.events()
+    assert {"setup", "train", "eval", "checkpoint"} <= {e["type"] for e in events}
+    assert all(math.isfinite(e["loss"]) for e in events if e["type"] == "train")
+    evals = [e for e in events if e["type"] == "eval"]
+    assert [round(e["epoch"]) for e in evals] == [1, 2] and all("eval_macro_f1" in e for e in evals)
+
+    metrics = run.metrics()
+    for key in (
+        "accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "labels",
+        "confusion_matrix",
+        "per_class",
+        "trainable_params",
+        "total_params",
+        "train_seconds",
+        "train_samples_per_second",
+        "device",
+    ):
+        assert key in metrics, key
+    assert metrics["labels"] == ["billing", "shipping", "tech"]
+    predictions = read_predictions(run.predictions_path)
+    assert len(predictions) == metrics["test_examples"] == sum(map(sum, metrics["confusion_matrix"]))
+    assert sum(p["true_label"] == p["predicted_label"] for p in predictions) / len(predictions) == pytest.approx(
+        metrics["accuracy"]
+    )
+    assert not run.checkpoints_dir.exists()
+    assert (run.model_dir / "README.md").read_text().startswith("# Text classifier")
+    meta = json.loads((run.model_dir / "transferlab.json").read_text())
+    assert meta["label_names"] == ["billing", "shipping", "tech"]
+    assert meta["pooling"] == ("mean" if arch == "bert" else "last")
+
+    trainable, total = metrics["trainable_params"], metrics["total_params"]
+    head = 3 * (32 + 1)  # hidden 32 -> 3 classes
+    expected = {
+        "frozen": trainable == head,
+        "lora": head < trainable < total / 5,
+        "partial": head < trainable < total,
+        "full": trainable == total,
+        "scratch": trainable == total,
+    }
+    assert expected[strategy], (strategy, trainable, total)
+
+    # engine.predict reloads the model and agrees with the predictions written at training time.
+    out = tmp_path / "again.csv"
+    test_file = write_csv(tmp_path / "test_rows.csv", [(p["text"], p["true_label"]) for p in predictions])
+    assert main_predict(["--run", str(run.path), "--data", str(test_file), "--out", str(out)]) == 0
+    again = read_predictions(out)
+    assert [r["predicted_label"] for r in again] == [p["predicted_label"] for p in predictions]
+    for r, p in zip(again, predictions, strict=False):
+        assert float(r["confidence"]) == pytest.approx(float(p["confidence"]), abs=1e-4)
+        assert float(r[f"prob_{r['predicted_label']}"]) == pytest.approx(float(r["confidence"]))
+
+
+def main_predict(argv):
+    from engine.predict import main as predict_main
+
+    return predict_main(argv)
+
+
+def test_full_fine_tuning_learns_the_tiny_task(tmp_path, workspace, tiny_bert):
+    data = write_csv(tmp_path / "big.csv", make_rows(60, seed=1))
+    run = run_training(tmp_path, data, tiny_bert, "full", epochs=6, learning_rate=2e-3)
+    assert run.metrics()["accuracy"] >= 0.9
+
+
+def test_partial_freezes_embeddings_and_bottom_layers(tiny_models):
+    from engine.modeling import ResolvedModel, load_backbone
+    from engine.strategies import transformer_layers
+
+    for arch, path in tiny_models.items():
+        backbone = load_backbone(ResolvedModel(arch, str(path), "local"))
+        config = TrainConfig(data="x.csv", model=str(path), strategy="partial", freeze_layers=1)
+        STRATEGIES["partial"].prepare(backbone, config)
+        layers = transformer_layers(backbone)
+        assert not any(p.requires_grad for p in backbone.get_input_embeddings().parameters()), arch
+        assert not any(p.requires_grad for p in layers[0].parameters()), arch
+        assert all(p.requires_grad for p in layers[1].parameters()), arch
+        if arch == "llama":
+            assert backbone.norm.weight.requires_grad  # final norm, above the stack, trains
+
+
+def test_partial_refuses_more_frozen_layers_than_the_model_has(tiny_bert):
+    from engine.modeling import ResolvedModel, load_backbone
+
+    backbone = load_backbone(ResolvedModel("tiny", str(tiny_bert), "local"))
+    config = TrainConfig(data="x.csv", model="tiny", strategy="partial", freeze_layers=5)
+    with pytest.raises(ConfigError, match="only 2 layers"):
+        STRATEGIES["partial"].prepare(backbone, config)
+
+
+@pytest.mark.parametrize(("arch", "targets"), [("bert", {"query", "value"}), ("llama", {"q_proj", "v_proj"})])
+def test_lora_adapts_attention_per_architecture(tiny_models, arch, targets):
+    from engine.modeling import ResolvedModel, load_backbone
+
+    backbone = load_backbone(ResolvedModel(arch, str(tiny_models[arch]), "local"))
+    config = TrainConfig(data="x.csv", model=arch, strategy="lora", lora_r=4)
+    wrapped = STRATEGIES["lora"].prepare(backbone, config)
+    trainable = [n for n, p in wrapped.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in trainable} == targets
+
+
+def test_scratch_starts_from_random_weights(tiny_bert):
+    from engine.modeling import ResolvedModel, load_backbone
+
+    resolved = ResolvedModel("tiny", str(tiny_bert), "local")
+    pretrained = load_backbone(resolved).get_input_embeddings().weight
+    random_init = load_backbone(resolved, pretrained=False).get_input_embeddings().weight
+    assert pretrained.shape == random_init.shape
+    assert not (pretrained == random_init).all()
+
+
+def test_last_token_pooling_ignores_padding(tiny_llama):
+    from engine.modeling import ResolvedModel, TextClassifier, load_backbone, load_tokenizer, predict_proba
+
+    resolved = ResolvedModel("tiny", str(tiny_llama), "local")
+    tokenizer = load_tokenizer(resolved)
+    classifier = TextClassifier(load_backbone(resolved), 3, "last")
+    short = "refund please"
+    alone = predict_proba(classifier, tokenizer, [short], 32)
+    padded = predict_proba(
+        classifier, tokenizer, [short, "my parcel delivery was late again and the courier " * 3], 32, batch_size=2
+    )
+    assert alone[0] == pytest.approx(padded[0], abs=1e-5)
+
+
+# --- resume, cancel, failures -------------------------------------------------------------------------
+def _cli(args, env_extra=None, **kw):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "engine.train", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, workspace, tiny_bert, topic_csv):
+    out = tmp_path / "run"
+    args = [
+        "--data",
+        str(topic_csv),
+        "--model",
+        str(tiny_bert),
+        "--strategy",
+        "full",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "32",
+        "--threads",
+        "2",
+        "--out",
+        str(out),
+    ]
+    killed = _cli(args, {"TRANSFERLAB_KILL_AFTER_CHECKPOINT": "1"})
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    run = RunDir(out)
+    assert run.status()["state"] == "running"  # what a crash leaves behind
+    assert run.last_checkpoint() is not None and not run.metrics_path.exists()
+    first_checkpoint_step = run.events()[-1]["step"]
+
+    resumed = _cli(["--resume", str(out)])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert run.status()["state"] == "completed"
+    events = run.events()
+    resume = next(i for i, e in enumerate(events) if e["type"] == "resume")
+    assert events[resume]["checkpoint"] == f"checkpoint-{first_checkpoint_step}"
+    steps_after = [e["step"] for e in events[resume:] if e["type"] == "train"]
+    assert steps_after and min(steps_after) > first_checkpoint_step  # continued, did not start over
+    assert [round(e["epoch"]) for e in events[resume:] if e["type"] == "eval"] == [2, 3]
+    assert run.metrics()["epochs"] == 3
+
+
+def test_cancel_stops_the_run_and_resume_finishes_it(tmp_path, workspace, tiny_bert, topic_csv):
+    config = TrainConfig(data=str(topic_csv), model=str(tiny_bert), strategy="lora", **TINY)
+    run = prepare_run(config, tmp_path / "run")
+    run.request_cancel()
+    assert train(config, run) is None
+    assert run.status()["state"] == "cancelled" and "--resume" in run.status()["message"]
+    assert not run.metrics_path.exists()
+    assert main(["--resume", str(run.path)]) == 0
+    assert run.status()["state"] == "completed"
+
+
+def test_non_finite_loss_fails_the_run_with_a_reason(tmp_path, workspace, tiny_bert, topic_csv, monkeypatch):
+    import torch
+
+    from engine import modeling
+
+    original = modeling.ClassifierHead.forward
+
+    def poisoned(self, features, labels=None):
+        out = original(self, features, labels)
+        if out.loss is not None:
+            out.loss = out.loss * torch.tensor(float("nan"))
+        return out
+
+    monkeypatch.setattr(modeling.ClassifierHead, "forward", poisoned)
+    config = TrainConfig(data=str(topic_csv), model=str(tiny_bert), strategy="full", **TINY)
+    run = prepare_run(config, tmp_path / "run")
+    with pytest.raises(TrainingError, match="loss became nan"):
+        train(config, run)
+    status = run.status()
+    assert status["state"] == "failed" and "learning rate" in status["message"]
+    assert not run.metrics_path.exists()
+
+
+def test_out_of_memory_fails_with_a_hint(tmp_path, workspace, tiny_bert, topic_csv, monkeypatch):
+    import torch
+
+    from engine import modeling
+
+    def boom(self, *a, **kw):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(modeling.TextClassifier, "forward", boom)
+    config = TrainConfig(data=str(topic_csv), model=str(tiny_bert), strategy="full", **TINY)
+    run = prepare_run(config, tmp_path / "run")
+    with pytest.raises(TrainingError, match="out of memory"):
+        train(config, run)
+    assert run.status()["state"] == "failed"
+    assert "smaller batch size" in run.status()["message"] and "LoRA" in run.status()["message"]
+
+
+def test_bad_data_exits_non_zero_with_the_plain_message(tmp_path, workspace, tiny_bert):
+    bad = tmp_path / "one_class.csv"
+    write_csv(bad, [(f"text number {i}", "same") for i in range(20)])
+    out = tmp_path / "run"
+    result = _cli(["--data", str(bad), "--model", str(tiny_bert), "--strategy", "frozen", "--out", str(out)])
+    assert result.returncode == 2
+    assert "one_class.csv" in result.stderr and "Traceback" not in result.stderr
+    run = RunDir(out)
+    assert run.status()["state"] == "failed" and "class" in run.status()["message"]
+    assert not run.metrics_path.exists() and not run.model_dir.exists()
+
+
+def test_cli_refuses_to_overwrite_a_run(tmp_path, workspace, tiny_bert, topic_csv):
+    config = TrainConfig(data=str(topic_csv), model=str(tiny_bert), strategy="frozen")
+    prepare_run(config, tmp_path / "run")
+    with pytest.raises(ConfigError, match="--resume"):
+        prepare_run(config, tmp_path / "run")
+
+
+def test_cli_missing_data_file(tmp_path, workspace, tiny_bert, capsys):
+    code = main(
+        [
+            "--data",
+            str(tmp_path / "nope.csv"),
+            "--model",
+            str(tiny_bert),
+            "--strategy",
+            "frozen",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert code == 2
+    assert "nope.csv" in capsys.readouterr().err
+
+
+# --- models --------------------------------------------------------------------------------------------
+def test_unavailable_hub_model_lists_offline_models():
+    from engine.modeling import resolve_model
+
+    with pytest.raises(ModelNotAvailableError) as err:
+        resolve_model("some-org/not-downloaded-model")
+    assert "some-org/not-downloaded-model" in str(err.value) and "minilm" in str(err.value)
+
+
+def test_folder_without_config_is_not_a_model(tmp_path):
+    from engine.modeling import resolve_model
+
+    with pytest.raises(ModelNotAvailableError, match="no config.json"):
+        resolve_model(str(tmp_path))
+
+
+def test_bin_only_model_is_refused(tmp_path, tiny_bert):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from engine.modeling import ResolvedModel, load_backbone
+
+    folder = tmp_path / "bin-only"
+    shutil.copytree(tiny_bert, folder)
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ModelNotAvailableError, match="safetensors"):
+        load_backbone(ResolvedModel("bin-only", str(folder), "local"))
+
+
+# --- data paths through training -------------------------------------------------------------------------
+def test_separate_validation_and_test_files_in_other_formats(tmp_path, workspace, tiny_bert):
+    import pandas as pd
+
+    train_rows, val_rows, test_rows = make_rows(20, seed=1), make_rows(4, seed=2), make_rows(5, seed=3)
+    train_path = tmp_path / "train.jsonl"
+    pd.DataFrame(train_rows, columns=["message", "category"]).to_json(train_path, orient="records", lines=True)
+    val_path = tmp_path / "val.parquet"
+    pd.DataFrame(val_rows, columns=["message", "category"]).to_parquet(val_path)
+    test_path = tmp_path / "test.xlsx"
+    pd.DataFrame(test_rows, columns=["message", "category"]).to_excel(test_path, index=False)
+    run = run_training(
+        tmp_path, train_path, tiny_bert, "frozen", validation_data=str(val_path), test_data=str(test_path)
+    )
+    metrics = run.metrics()
+    assert (metrics["train_examples"], metrics["validation_examples"], metrics["test_examples"]) == (60, 12, 15)
+    assert [p["text"] for p in read_predictions(run.predictions_path)] == [t for t, _ in test_rows]
+
+
+def test_test_file_with_unknown_label_is_refused(tmp_path, workspace, tiny_bert, topic_csv):
+    test_path = write_csv(tmp_path / "test.csv", [("my invoice", "billing"), ("my cat", "pets")])
+    config = TrainConfig(data=str(topic_csv), model=str(tiny_bert), strategy="frozen", test_data=str(test_path))
+    run = prepare_run(config, tmp_path / "run")
+    with pytest.raises(DataError, match="pets"):
+        train(config, run)
+
+
+def test_frozen_features_are_cached_across_runs(tmp_path, workspace, tiny_bert, topic_csv):
+    first = run_training(tmp_path, topic_csv, tiny_bert, "frozen", name="first")
+    second = run_training(tmp_path, topic_csv, tiny_bert, "frozen", name="second", learning_rate=1e-2)
+    hits = lambda run: [e["cached"] for e in run.events() if e["type"] == "features"]  # noqa: E731
+    assert hits(first) == [False, False, False]
+    assert hits(second) == [True, True, True]
+    assert len(list((workspace / "cache" / "features").glob("*.npy"))) == 3
