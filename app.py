@@ -51,4 +51,14 @@ if not runs:
     st.info(f"No runs yet in {runs_root}. Start one with `python -m engine.train ... --out {runs_root}/my-run`.")
 else:
     table = pd.DataFrame(runs).drop(columns=["path", "created_at"])
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "accuracy": st.column_config.NumberColumn("accuracy", format="%.3f"),
+            "macro_f1": st.column_config.NumberColumn("macro-F1", format="%.3f"),
+            "train_seconds": st.column_config.NumberColumn("train time (s)", format="%.0f"),
+            "trainable_params": st.column_config.NumberColumn("trainable parameters", format="localized"),
+        },
+    )

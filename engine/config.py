@@ -25,11 +25,16 @@ CONFIG_VERSION = 1
 class TrainConfig:
     data: str = field(
         default="",
-        metadata={"help": "Labeled training data: CSV, TSV, JSON/JSONL, Parquet or Excel.", "required": True},
+        metadata={
+            "metavar": "FILE",
+            "help": "Labeled training data: CSV, TSV, JSON/JSONL, Parquet or Excel.",
+            "required": True,
+        },
     )
     model: str = field(
         default="minilm",
         metadata={
+            "metavar": "NAME_OR_PATH",
             "help": "Foundation model: a short name from the catalog (minilm, smollm2), "
             "a Hugging Face model id or a local model folder.",
             "required": True,
@@ -44,37 +49,48 @@ class TrainConfig:
         },
     )
     validation_data: str | None = field(
-        default=None, metadata={"help": "Optional validation file (else split off the training data)."}
+        default=None,
+        metadata={"metavar": "FILE", "help": "Optional validation file (else split off the training data)."},
     )
     test_data: str | None = field(
-        default=None, metadata={"help": "Optional test file (else split off the training data)."}
+        default=None, metadata={"metavar": "FILE", "help": "Optional test file (else split off the training data)."}
     )
-    text_column: str | None = field(default=None, metadata={"help": "Column holding the text (guessed if unset)."})
-    label_column: str | None = field(default=None, metadata={"help": "Column holding the label (guessed if unset)."})
+    text_column: str | None = field(
+        default=None, metadata={"metavar": "NAME", "help": "Column holding the text (guessed if unset)."}
+    )
+    label_column: str | None = field(
+        default=None, metadata={"metavar": "NAME", "help": "Column holding the label (guessed if unset)."}
+    )
     epochs: int | None = field(
-        default=None, metadata={"help": "Passes over the training data (default depends on the strategy)."}
+        default=None,
+        metadata={"metavar": "N", "help": "Passes over the training data (default depends on the strategy)."},
     )
-    batch_size: int = field(default=16, metadata={"help": "Examples per training step."})
+    batch_size: int = field(default=16, metadata={"metavar": "N", "help": "Examples per training step."})
     learning_rate: float | None = field(
-        default=None, metadata={"help": "Peak learning rate (default depends on the strategy)."}
+        default=None, metadata={"metavar": "X", "help": "Peak learning rate (default depends on the strategy)."}
     )
-    max_length: int = field(default=128, metadata={"help": "Texts are cut to this many tokens."})
+    max_length: int = field(default=128, metadata={"metavar": "N", "help": "Texts are cut to this many tokens."})
     freeze_layers: int | None = field(
         default=None,
-        metadata={"help": "partial: number of bottom transformer layers to freeze (default: half)."},
+        metadata={"metavar": "N", "help": "partial: number of bottom transformer layers to freeze (default: half)."},
     )
-    lora_r: int = field(default=8, metadata={"help": "lora: rank of the low-rank update."})
-    lora_alpha: int = field(default=16, metadata={"help": "lora: scaling of the update (alpha / r)."})
-    lora_dropout: float = field(default=0.1, metadata={"help": "lora: dropout on the LoRA input."})
+    lora_r: int = field(default=8, metadata={"metavar": "N", "help": "lora: rank of the low-rank update."})
+    lora_alpha: int = field(default=16, metadata={"metavar": "N", "help": "lora: scaling of the update (alpha / r)."})
+    lora_dropout: float = field(default=0.1, metadata={"metavar": "P", "help": "lora: dropout on the LoRA input."})
     validation_fraction: float = field(
-        default=0.1, metadata={"help": "Share of the data held out for validation (without --validation-data)."}
+        default=0.1,
+        metadata={"metavar": "P", "help": "Share of the data held out for validation (without --validation-data)."},
     )
     test_fraction: float = field(
-        default=0.2, metadata={"help": "Share of the data held out for the test (without --test-data)."}
+        default=0.2, metadata={"metavar": "P", "help": "Share of the data held out for the test (without --test-data)."}
     )
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "Share of steps spent warming up the learning rate."})
-    seed: int = field(default=42, metadata={"help": "Random seed for the split, initialisation and batches."})
+    weight_decay: float = field(default=0.01, metadata={"metavar": "X", "help": "AdamW weight decay."})
+    warmup_ratio: float = field(
+        default=0.1, metadata={"metavar": "P", "help": "Share of steps spent warming up the learning rate."}
+    )
+    seed: int = field(
+        default=42, metadata={"metavar": "N", "help": "Random seed for the split, initialisation and batches."}
+    )
     device: str = field(
         default="auto",
         metadata={
@@ -83,7 +99,8 @@ class TrainConfig:
         },
     )
     threads: int | None = field(
-        default=None, metadata={"help": "CPU threads for torch (default: the cores this process may use)."}
+        default=None,
+        metadata={"metavar": "N", "help": "CPU threads for torch (default: the cores this process may use)."},
     )
     version: int = field(default=CONFIG_VERSION, metadata={"help": "config.json format version.", "cli": False})
 
@@ -179,10 +196,18 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         kind = hints[f.name]
         base = next((t for t in (int, float, str) if t is kind or t in getattr(kind, "__args__", ())), str)
         help_text = f.metadata.get("help", "")
-        if f.default not in (None, "") and f.default is not dataclasses.MISSING:
+        if f.metadata.get("required"):
+            help_text += " Required (here or in --config)."
+        elif f.default not in (None, "") and f.default is not dataclasses.MISSING:
             help_text += f" Default: {f.default}."
         parser.add_argument(
-            _flag(f.name), dest=f.name, type=base, default=None, choices=f.metadata.get("choices"), help=help_text
+            _flag(f.name),
+            dest=f.name,
+            type=base,
+            default=None,
+            choices=f.metadata.get("choices"),
+            metavar=f.metadata.get("metavar"),
+            help=help_text,
         )
 
 
@@ -199,3 +224,38 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if missing:
         raise ConfigError(f"Missing required setting(s): {', '.join(missing)} (or put them in --config FILE.json).")
     return TrainConfig.from_dict(values)
+
+
+# Presets the dashboard offers; "Advanced" settings override them.
+PRESETS: dict[str, dict[str, Any]] = {
+    "Quick look": {
+        "help": "A first result in a few minutes: short texts, one pass (ten for frozen).",
+        "max_length": 64,
+        "epochs": {"frozen": 10, "default": 1},
+    },
+    "Balanced": {
+        "help": "The defaults: good accuracy in reasonable time.",
+        "max_length": 128,
+        "epochs": {"default": None},  # the strategy's own default
+    },
+    "Best quality": {
+        "help": "Longer texts and more passes: slower, usually a little more accurate.",
+        "max_length": 256,
+        "epochs": {"frozen": 40, "default": 5},
+    },
+}
+
+
+def preset_settings(preset: str, strategy: str) -> dict[str, Any]:
+    """TrainConfig fields for a preset, e.g. ``preset_settings("Quick look", "lora")``.
+
+    >>> preset_settings("Quick look", "lora")
+    {'max_length': 64, 'epochs': 1}
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"Unknown preset '{preset}'. Choose one of: {', '.join(PRESETS)}.")
+    spec = PRESETS[preset]
+    epochs = spec["epochs"].get(strategy, spec["epochs"]["default"])
+    if epochs is None:
+        epochs = STRATEGIES[strategy].default_epochs
+    return {"max_length": spec["max_length"], "epochs": epochs}

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,104 +19,16 @@ import numpy as np
 import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import logging as hf_logging
 
-from engine import catalog
 from engine.errors import ModelNotAvailableError
-from engine.workspace import cache_dir
+from engine.resolve import ResolvedModel, _not_available, resolve_model
+
+# Per-file "Loading weights" bars would flood the run's log; progress goes to status.json instead.
+hf_logging.disable_progress_bar()
 
 MODEL_FORMAT = "transferlab-text-classifier"
 MODEL_FORMAT_VERSION = 1
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-# --- finding the weights ----------------------------------------------------------------
-@dataclass(frozen=True)
-class ResolvedModel:
-    name: str  # what the user asked for
-    path: str  # what from_pretrained gets: a local folder or a hub id
-    kind: str  # "package", "local" or "hub"
-
-
-def _not_available(name: str, why: str) -> ModelNotAvailableError:
-    offline = ", ".join(catalog.offline_names("text")) or "none"
-    return ModelNotAvailableError(
-        f"Model '{name}' is not available: {why} Models available offline on this computer: {offline}. "
-        "Pick one of those, or give the path of a folder that holds a saved model (config.json plus weights)."
-    )
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    host = re.sub(r"^https?://", "", endpoint).split("/")[0].split(":")[0]
-    try:
-        socket.setdefaulttimeout(timeout)
-        socket.getaddrinfo(host, 443)
-        return True
-    except OSError:
-        return False
-    finally:
-        socket.setdefaulttimeout(None)
-
-
-def resolve_model(name: str) -> ResolvedModel:
-    """Turn a catalog name, a local folder or a hub id into something ``from_pretrained`` can load.
-
-    >>> resolve_model("minilm").kind
-    'package'
-    """
-    name = str(name).strip()
-    info = catalog.find(name)
-    if info is not None and info.package is not None:
-        root = catalog.package_path(info.package)
-        if root is None:
-            raise _not_available(name, f"its package is not installed (pip install {info.package.replace('_', '-')}).")
-        if info.name == "smollm2":
-            return ResolvedModel(name, str(_smollm2_folder(root)), "package")
-        return ResolvedModel(name, str(root / "model"), "package")
-
-    path = Path(name).expanduser()
-    if path.exists() or name.startswith((".", "/", "~")):
-        if not path.is_dir():
-            raise _not_available(name, "that path is not a folder.")
-        if not (path / "config.json").exists():
-            raise _not_available(name, f"the folder {path} has no config.json, so it is not a saved model.")
-        return ResolvedModel(name, str(path.resolve()), "local")
-
-    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name):
-        raise _not_available(name, "it is neither a folder on this computer nor a Hugging Face model id.")
-    if catalog._in_hf_cache(name):
-        return ResolvedModel(name, name, "hub")
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        raise _not_available(name, "it is not in the local Hugging Face cache and offline mode is on.")
-    if not _hub_reachable():
-        raise _not_available(name, "it is not downloaded yet and the Hugging Face Hub cannot be reached from here.")
-    return ResolvedModel(name, name, "hub")
-
-
-def _smollm2_folder(package_root: Path) -> Path:
-    """SmolLM2 ships as GGUF; convert it once to a safetensors folder so later loads are fast."""
-    gguf = package_root / SMOLLM2_GGUF
-    if not gguf.exists():
-        raise _not_available("smollm2", f"the package has no {SMOLLM2_GGUF}.")
-    target = cache_dir("models") / f"smollm2-135m-{gguf.stat().st_size}"
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
-        return target
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(package_root), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(package_root), gguf_file=gguf.name, dtype=torch.float32)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished the same conversion first
-            if not (target / "model.safetensors").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 def _load_error(resolved: ResolvedModel, exc: Exception) -> ModelNotAvailableError:
@@ -244,8 +153,13 @@ def batched_forward(
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     precision: str = "fp32",
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Run ``fn`` over ``texts`` in length-sorted batches (little padding), in the input order."""
+    """Run ``fn`` over ``texts`` in length-sorted batches (little padding), in the input order.
+
+    ``on_batch(done, total)`` is called after each batch: progress reports, and a place to stop
+    early by raising.
+    """
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
     n = len(texts)
     order = sorted(range(n), key=lambda i: len(encoded["input_ids"][i]))
@@ -265,6 +179,8 @@ def batched_forward(
             out = out.float().cpu().numpy()
             for j, i in enumerate(idx):
                 outputs[i] = out[j]
+            if on_batch is not None:
+                on_batch(min(start + batch_size, n), n)
     if n == 0:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack(outputs)

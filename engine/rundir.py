@@ -120,6 +120,13 @@ class RunDir:
         with self.events_path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(event, default=float) + "\n")
 
+    def truncate_events(self, after_step: int) -> None:
+        """Drop step events beyond ``after_step`` (they are about to be re-run after a resume)."""
+        kept = [e for e in self.events() if e.get("step") is None or e["step"] <= after_step]
+        tmp = self.events_path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(e, default=float) + "\n" for e in kept), encoding="utf-8")
+        os.replace(tmp, self.events_path)
+
     def events(self) -> list[dict[str, Any]]:
         if not self.events_path.exists():
             return []

@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,13 @@ def _model_fingerprint(path: str) -> str:
     return h.hexdigest()
 
 
-def cached_features(classifier, tokenizer, texts: list[str], max_length: int, model_path: str, device, precision):
+class RunCancelled(Exception):
+    """The user asked the run to stop (the CANCEL file) outside the Trainer's loop."""
+
+
+def cached_features(
+    classifier, tokenizer, texts: list[str], max_length: int, model_path: str, device, precision, on_batch=None
+):
     import numpy as np
 
     from engine.modeling import extract_features
@@ -92,7 +99,9 @@ def cached_features(classifier, tokenizer, texts: list[str], max_length: int, mo
     path = cache_dir("features") / f"{h.hexdigest()}.npy"
     if path.exists():
         return np.load(path), True
-    features = extract_features(classifier, tokenizer, texts, max_length, device=device, precision=precision)
+    features = extract_features(
+        classifier, tokenizer, texts, max_length, device=device, precision=precision, on_batch=on_batch
+    )
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, features)
     os.replace(tmp, path)
@@ -174,6 +183,19 @@ def _make_callback(run: RunDir, batch_size: int):
     return RunDirCallback()
 
 
+def _seconds_before(events: list[dict[str, Any]], step: int) -> float:
+    """Training time of earlier sessions: from the first setup to the checkpoint we resume from."""
+    setup = next((e for e in events if e.get("type") == "setup"), None)
+    saved = [e for e in events if e.get("type") == "checkpoint" and e.get("step") == step]
+    if setup is None or not saved or step == 0:
+        return 0.0
+    return max(0.0, saved[-1]["time"] - setup["time"])
+
+
+def trainer_step(checkpoint: Path | None) -> int:
+    return int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint else 0
+
+
 def _eval_metrics(eval_pred) -> dict[str, float]:
     import numpy as np
     from sklearn.metrics import accuracy_score, f1_score
@@ -201,6 +223,9 @@ def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, A
     """Train and write the whole run directory. Returns the test metrics (None when cancelled)."""
     try:
         return _train(config, run, resume)
+    except RunCancelled:
+        run.set_status("cancelled", "Cancelled. Resume with: python -m engine.train --resume " + str(run.path))
+        return None
     except TransferLabError as exc:
         run.set_status("failed", str(exc))
         raise
@@ -283,8 +308,14 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         feats = {}
         for name in ("train", "validation", "test"):
             part = getattr(splits, name)
+
+            def on_batch(done: int, n: int, name: str = name) -> None:
+                if run.cancel_requested():
+                    raise RunCancelled
+                run.update_progress(stage=f"features:{name}", done=done, total=n)
+
             feats[name], hit = cached_features(
-                classifier, tokenizer, part.texts, max_length, resolved.path, device.kind, device.precision
+                classifier, tokenizer, part.texts, max_length, resolved.path, device.kind, device.precision, on_batch
             )
             run.append_event({"type": "features", "split": name, "cached": hit, "rows": len(part)})
         model = classifier.head
@@ -292,7 +323,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         def as_dataset(name):
             part = getattr(splits, name)
             return ListDataset(
-                [{"features": torch.from_numpy(f), "labels": y} for f, y in zip(feats[name], part.labels, strict=False)]
+                [{"features": torch.from_numpy(f), "labels": y} for f, y in zip(feats[name], part.labels, strict=True)]
             )
 
         train_ds, eval_ds = as_dataset("train"), as_dataset("validation")
@@ -346,6 +377,10 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     trainer.remove_callback(PrinterCallback)  # our callback prints a shorter line per log
     checkpoint = run.last_checkpoint() if resume else None
     if resume:
+        # Time spent before the checkpoint counts towards train_seconds; steps logged after it
+        # will run again, so drop them (curves must not double back).
+        started -= _seconds_before(run.events(), trainer_step(checkpoint))
+        run.truncate_events(after_step=trainer_step(checkpoint))
         run.append_event({"type": "resume", "checkpoint": checkpoint.name if checkpoint else None})
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.time() - started
@@ -404,7 +439,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     with tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["text", "true_label", "predicted_label", "confidence", "correct"])
-        for text, y, p, row in zip(splits.test.texts, splits.test.labels, preds, probs, strict=False):
+        for text, y, p, row in zip(splits.test.texts, splits.test.labels, preds, probs, strict=True):
             writer.writerow([text, label_names[y], label_names[p], f"{row[p]:.6f}", bool(y == p)])
     os.replace(tmp, run.predictions_path)
     write_json_atomic(run.metrics_path, metrics)
@@ -485,8 +520,15 @@ def prepare_run(config: TrainConfig, out: str | Path) -> RunDir:
     return run
 
 
+def _interrupt(signum, frame):
+    # `kill` (SIGTERM) ends the run like Ctrl-C: status "cancelled", resumable, not "running" forever.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.resume:
             run = RunDir(args.resume)

@@ -53,7 +53,7 @@ def test_light_engine_modules_do_not_load_torch():
 
     code = (
         "import sys; import engine.catalog, engine.config, engine.data, engine.rundir, engine.strategies, "
-        "engine.metrics, engine.workspace; print('torch' in sys.modules)"
+        "engine.metrics, engine.workspace, engine.resolve, engine.device; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -226,6 +226,13 @@ def test_last_token_pooling_ignores_padding(tiny_llama):
 
 
 # --- resume, cancel, failures -------------------------------------------------------------------------
+def train_args(data: Path, model: Path, out: Path, epochs: int) -> list[str]:
+    """CLI flags for a small full fine-tuning run of the tiny model."""
+    flags = {"data": data, "model": model, "strategy": "full", "epochs": epochs, "out": out}
+    flags.update({"batch-size": 8, "max-length": 32, "threads": 2})
+    return [item for name, value in flags.items() for item in (f"--{name}", str(value))]
+
+
 def _cli(args, env_extra=None, **kw):
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run(
@@ -241,30 +248,15 @@ def _cli(args, env_extra=None, **kw):
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, workspace, tiny_bert, topic_csv):
     out = tmp_path / "run"
-    args = [
-        "--data",
-        str(topic_csv),
-        "--model",
-        str(tiny_bert),
-        "--strategy",
-        "full",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "8",
-        "--max-length",
-        "32",
-        "--threads",
-        "2",
-        "--out",
-        str(out),
-    ]
+    args = train_args(topic_csv, tiny_bert, out, epochs=3)
     killed = _cli(args, {"TRANSFERLAB_KILL_AFTER_CHECKPOINT": "1"})
     assert killed.returncode == -9, killed.stderr[-2000:]
     run = RunDir(out)
     assert run.status()["state"] == "running"  # what a crash leaves behind
     assert run.last_checkpoint() is not None and not run.metrics_path.exists()
     first_checkpoint_step = run.events()[-1]["step"]
+    # A step logged after the checkpoint (as a kill mid-epoch leaves) is re-run, so it must not stay twice.
+    run.append_event({"type": "train", "step": 999, "epoch": 2.5, "loss": 0.1})
 
     resumed = _cli(["--resume", str(out)])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -275,18 +267,52 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, workspace, tiny_b
     steps_after = [e["step"] for e in events[resume:] if e["type"] == "train"]
     assert steps_after and min(steps_after) > first_checkpoint_step  # continued, did not start over
     assert [round(e["epoch"]) for e in events[resume:] if e["type"] == "eval"] == [2, 3]
-    assert run.metrics()["epochs"] == 3
+    assert all(e.get("step") != 999 for e in events)
+    metrics = run.metrics()
+    assert metrics["epochs"] == 3
+    checkpoint_time = next(e["time"] for e in events if e["type"] == "checkpoint")
+    first_session = checkpoint_time - next(e["time"] for e in events if e["type"] == "setup")
+    assert metrics["train_seconds"] > first_session  # both sessions count
 
 
-def test_cancel_stops_the_run_and_resume_finishes_it(tmp_path, workspace, tiny_bert, topic_csv):
-    config = TrainConfig(data=str(topic_csv), model=str(tiny_bert), strategy="lora", **TINY)
+@pytest.mark.parametrize("strategy", ["lora", "frozen"])  # frozen stops while computing features
+def test_cancel_stops_the_run_and_resume_finishes_it(tmp_path, workspace, tiny_bert, topic_csv, strategy):
+    config = TrainConfig(data=str(topic_csv), model=str(tiny_bert), strategy=strategy, **TINY)
     run = prepare_run(config, tmp_path / "run")
     run.request_cancel()
     assert train(config, run) is None
     assert run.status()["state"] == "cancelled" and "--resume" in run.status()["message"]
     assert not run.metrics_path.exists()
+    if strategy == "frozen":
+        assert not [e for e in run.events() if e["type"] in ("features", "train")]
     assert main(["--resume", str(run.path)]) == 0
     assert run.status()["state"] == "completed"
+
+
+def test_sigterm_cancels_the_run_instead_of_leaving_it_running(tmp_path, workspace, tiny_bert, topic_csv):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    args = train_args(topic_csv, tiny_bert, out, epochs=300)
+    log = (tmp_path / "stderr.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "engine.train", *args], cwd=ROOT, stderr=log, text=True)
+    run = RunDir(out)
+    deadline = time.time() + 120
+    while not any(e["type"] == "checkpoint" for e in run.events()):
+        assert time.time() < deadline and proc.poll() is None, "no checkpoint before the deadline"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert run.status()["state"] == "cancelled" and "--resume" in run.status()["message"]
+    assert run.last_checkpoint() is not None
+
+
+def test_numeric_labels_keep_their_names(tmp_path, workspace, tiny_bert):
+    rows = [(text, {"billing": "10", "shipping": "2", "tech": "007"}[label]) for text, label in make_rows(20)]
+    run = run_training(tmp_path, write_csv(tmp_path / "numbers.csv", rows), tiny_bert, "frozen")
+    assert run.metrics()["labels"] == ["2", "007", "10"]  # numeric order, names as written
+    assert {p["true_label"] for p in read_predictions(run.predictions_path)} <= {"2", "007", "10"}
 
 
 def test_non_finite_loss_fails_the_run_with_a_reason(tmp_path, workspace, tiny_bert, topic_csv, monkeypatch):

@@ -1,0 +1,118 @@
+"""Where a model's weights are: a catalog name, a local folder or a Hugging Face hub id.
+
+Torch-free, so the dashboard can check a model and read its size before anything is loaded.
+Only the one-time GGUF conversion of SmolLM2 imports torch, inside the function that does it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine import catalog
+from engine.errors import ModelNotAvailableError
+from engine.workspace import cache_dir
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str  # what the user asked for
+    path: str  # what from_pretrained gets: a local folder or a hub id
+    kind: str  # "package", "local" or "hub"
+
+
+def _not_available(name: str, why: str) -> ModelNotAvailableError:
+    offline = ", ".join(catalog.offline_names("text")) or "none"
+    return ModelNotAvailableError(
+        f"Model '{name}' is not available: {why} Models available offline on this computer: {offline}. "
+        "Pick one of those, or give the path of a folder that holds a saved model (config.json plus weights)."
+    )
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    host = re.sub(r"^https?://", "", endpoint).split("/")[0].split(":")[0]
+    try:
+        socket.setdefaulttimeout(timeout)
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
+    finally:
+        socket.setdefaulttimeout(None)
+
+
+def resolve_model(name: str) -> ResolvedModel:
+    """Turn a catalog name, a local folder or a hub id into something ``from_pretrained`` can load.
+
+    >>> resolve_model("minilm").kind
+    'package'
+    """
+    name = str(name).strip()
+    info = catalog.find(name)
+    if info is not None and info.package is not None:
+        root = catalog.package_path(info.package)
+        if root is None:
+            raise _not_available(name, f"its package is not installed (pip install {info.package.replace('_', '-')}).")
+        if info.name == "smollm2":
+            return ResolvedModel(name, str(_smollm2_folder(root)), "package")
+        return ResolvedModel(name, str(root / "model"), "package")
+
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")):
+        if not path.is_dir():
+            raise _not_available(name, "that path is not a folder.")
+        if not (path / "config.json").exists():
+            raise _not_available(name, f"the folder {path} has no config.json, so it is not a saved model.")
+        return ResolvedModel(name, str(path.resolve()), "local")
+
+    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name):
+        raise _not_available(name, "it is neither a folder on this computer nor a Hugging Face model id.")
+    if catalog._in_hf_cache(name):
+        return ResolvedModel(name, name, "hub")
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        raise _not_available(name, "it is not in the local Hugging Face cache and offline mode is on.")
+    if not _hub_reachable():
+        raise _not_available(name, "it is not downloaded yet and the Hugging Face Hub cannot be reached from here.")
+    return ResolvedModel(name, name, "hub")
+
+
+def _smollm2_folder(package_root: Path) -> Path:
+    """SmolLM2 ships as GGUF; convert it once to a safetensors folder so later loads are fast."""
+    gguf = package_root / SMOLLM2_GGUF
+    if not gguf.exists():
+        raise _not_available("smollm2", f"the package has no {SMOLLM2_GGUF}.")
+    target = cache_dir("models") / f"smollm2-135m-{gguf.stat().st_size}"
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(package_root), gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(str(package_root), gguf_file=gguf.name, dtype=torch.float32)
+        # The weights are dequantized to float32 on load, but transformers still marks the model as
+        # GGUF-quantized and refuses to save it; copy them into a plain model of the same config.
+        config = loaded.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(loaded.state_dict())
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished the same conversion first
+            if not (target / "model.safetensors").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
