@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from engine.resolve import ResolvedModel, _not_available, resolve_model
 
 # Per-file "Loading weights" bars would flood the run's log; progress goes to status.json instead.
 hf_logging.disable_progress_bar()
+# peft calls a transformers method deprecated upstream (is_gradient_checkpointing); nothing a user can act on.
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 MODEL_FORMAT = "transferlab-text-classifier"
 MODEL_FORMAT_VERSION = 1

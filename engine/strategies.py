@@ -10,7 +10,6 @@ show it; ``prepare`` functions import torch/peft when called.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -115,10 +114,7 @@ def _lora(backbone: nn.Module, config: Any) -> nn.Module:
         target_modules=lora_target_modules(backbone),
         bias="none",
     )
-    with warnings.catch_warnings():
-        # peft calls a transformers method that is deprecated upstream; nothing for the user to act on.
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        return get_peft_model(backbone, lora)
+    return get_peft_model(backbone, lora)
 
 
 @register(
