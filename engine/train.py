@@ -108,6 +108,36 @@ def cached_features(
     return features, False
 
 
+def frozen_features(run: RunDir, classifier, tokenizer, splits, max_length: int, model_path: str, device) -> dict:
+    """Backbone features of every split, from the cache when the same texts were seen before."""
+    feats = {}
+    for name in ("train", "validation", "test"):
+        part = getattr(splits, name)
+
+        def on_batch(done: int, n: int, name: str = name) -> None:
+            if run.cancel_requested():
+                raise RunCancelled
+            run.update_progress(stage=f"features:{name}", done=done, total=n)
+
+        feats[name], hit = cached_features(
+            classifier, tokenizer, part.texts, max_length, model_path, device.kind, device.precision, on_batch
+        )
+        run.append_event({"type": "features", "split": name, "cached": hit, "rows": len(part)})
+    return feats
+
+
+def write_predictions(path: Path, texts: list[str], labels: list[int], probs, label_names: list[str]) -> None:
+    """predictions.csv: one row per test example, written to a temp name first."""
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "true_label", "predicted_label", "confidence", "correct"])
+        for text, y, row in zip(texts, labels, probs, strict=True):
+            p = int(row.argmax())
+            writer.writerow([text, label_names[y], label_names[p], f"{row[p]:.6f}", y == p])
+    os.replace(tmp, path)
+
+
 # --- callbacks: side effects of the training loop -----------------------------------------------
 def _make_callback(run: RunDir, batch_size: int):
     from transformers import TrainerCallback
@@ -305,19 +335,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         # train only the head on the stored features.
         run.set_status("running", "Computing features with the frozen model")
         classifier.to(device.kind)
-        feats = {}
-        for name in ("train", "validation", "test"):
-            part = getattr(splits, name)
-
-            def on_batch(done: int, n: int, name: str = name) -> None:
-                if run.cancel_requested():
-                    raise RunCancelled
-                run.update_progress(stage=f"features:{name}", done=done, total=n)
-
-            feats[name], hit = cached_features(
-                classifier, tokenizer, part.texts, max_length, resolved.path, device.kind, device.precision, on_batch
-            )
-            run.append_event({"type": "features", "split": name, "cached": hit, "rows": len(part)})
+        feats = frozen_features(run, classifier, tokenizer, splits, max_length, resolved.path, device)
         model = classifier.head
 
         def as_dataset(name):
@@ -435,13 +453,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         max_length=max_length,
         card=model_card(config, metrics),
     )
-    tmp = run.predictions_path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["text", "true_label", "predicted_label", "confidence", "correct"])
-        for text, y, p, row in zip(splits.test.texts, splits.test.labels, preds, probs, strict=True):
-            writer.writerow([text, label_names[y], label_names[p], f"{row[p]:.6f}", bool(y == p)])
-    os.replace(tmp, run.predictions_path)
+    write_predictions(run.predictions_path, splits.test.texts, splits.test.labels, probs, label_names)
     write_json_atomic(run.metrics_path, metrics)
     shutil.rmtree(run.checkpoints_dir, ignore_errors=True)  # only needed to resume
     run.cancel_path.unlink(missing_ok=True)

@@ -226,7 +226,7 @@ def test_last_token_pooling_ignores_padding(tiny_llama):
 
 
 # --- resume, cancel, failures -------------------------------------------------------------------------
-def train_args(data: Path, model: Path, out: Path, epochs: int) -> list[str]:
+def train_args(data: Path, model: Path | str, out: Path, epochs: int) -> list[str]:
     """CLI flags for a small full fine-tuning run of the tiny model."""
     flags = {"data": data, "model": model, "strategy": "full", "epochs": epochs, "out": out}
     flags.update({"batch-size": 8, "max-length": 32, "threads": 2})
@@ -457,3 +457,24 @@ def test_frozen_features_are_cached_across_runs(tmp_path, workspace, tiny_bert, 
     assert hits(first) == [False, False, False]
     assert hits(second) == [True, True, True]
     assert len(list((workspace / "cache" / "features").glob("*.npy"))) == 3
+
+
+def test_hub_id_trains_from_the_local_hugging_face_cache(tmp_path, workspace, tiny_bert, topic_csv):
+    """A hub id works offline when the model is already in the user's Hugging Face cache."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf-cache" / "models--someone--tiny-bert"
+    shutil.copytree(tiny_bert, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    out = tmp_path / "run"
+    args = train_args(topic_csv, "someone/tiny-bert", out, epochs=1)
+    result = _cli(args, {"HF_HUB_CACHE": str(tmp_path / "hf-cache"), "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert RunDir(out).metrics()["model"] == "someone/tiny-bert"
+    # Without the cache the same id is refused with the plain message, not a traceback.
+    args = train_args(topic_csv, "someone/tiny-bert", tmp_path / "run2", epochs=1)
+    missing = _cli(args, {"HF_HUB_CACHE": str(tmp_path / "empty")})
+    assert missing.returncode == 2
+    assert "someone/tiny-bert" in missing.stderr and "minilm" in missing.stderr and "Traceback" not in missing.stderr
