@@ -474,11 +474,11 @@ def model_card(config: TrainConfig, metrics: dict[str, Any]) -> str:
 
 - Base model: `{config.model}`
 - Strategy: `{config.strategy}` ({metrics["trainable_params"]:,} of {metrics["total_params"]:,} parameters trained)
-- Training data: `{Path(config.data).name}` ({metrics["train_examples"]} training examples)
+- Training data: `{Path(config.data).name}` ({metrics["train_examples"]:,} training examples)
 - Labels: {", ".join(f"`{x}`" for x in metrics["labels"])}
 - Trained on {metrics["device"]} in {metrics["train_seconds"]:.0f} s, {metrics["epochs"]} epochs, max length {metrics["max_length"]}
 
-## Test results ({metrics["test_examples"]} held-out examples)
+## Test results ({metrics["test_examples"]:,} held-out examples)
 
 Accuracy {metrics["accuracy"]:.4f}, macro-F1 {metrics["macro_f1"]:.4f}, weighted-F1 {metrics["weighted_f1"]:.4f}.
 

@@ -141,6 +141,19 @@ def test_strategy_trains_and_writes_the_whole_run_directory(
     }
     assert expected[strategy], (strategy, trainable, total)
 
+    # The saved weights are plain transformers/peft folders, as the model card says.
+    from transformers import AutoModel
+
+    if meta["backbone_weights"] == "backbone":
+        assert AutoModel.from_pretrained(run.model_dir / "backbone").config.hidden_size == 32
+    elif meta["backbone_weights"] == "adapter":
+        from peft import PeftModel
+
+        adapted = PeftModel.from_pretrained(AutoModel.from_pretrained(tiny_models[arch]), run.model_dir / "adapter")
+        assert any("lora_" in name for name, _ in adapted.named_parameters())
+    else:
+        assert strategy == "frozen" and meta["base_model"] == str(tiny_models[arch])
+
     # engine.predict reloads the model and agrees with the predictions written at training time.
     out = tmp_path / "again.csv"
     test_file = write_csv(tmp_path / "test_rows.csv", [(p["text"], p["true_label"]) for p in predictions])
