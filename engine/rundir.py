@@ -155,7 +155,12 @@ class RunDir:
         if not self.checkpoints_dir.is_dir():
             return None
         checkpoints = [p for p in self.checkpoints_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-        return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+        return max(checkpoints, key=checkpoint_step, default=None)
+
+
+def checkpoint_step(checkpoint: Path | None) -> int:
+    """The global step a Trainer checkpoint folder (``checkpoint-N``) was saved at; 0 for none."""
+    return int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint else 0
 
 
 def list_runs(root: str | Path) -> list[dict[str, Any]]:

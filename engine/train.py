@@ -25,7 +25,7 @@ from typing import Any
 
 from engine.config import TrainConfig, add_config_arguments, config_from_args
 from engine.errors import ConfigError, TrainingError, TransferLabError
-from engine.rundir import RunDir, write_json_atomic
+from engine.rundir import RunDir, checkpoint_step, write_json_atomic
 
 
 # --- data -------------------------------------------------------------------------------
@@ -80,7 +80,7 @@ def _model_fingerprint(path: str) -> str:
 
 
 class RunCancelled(Exception):
-    """The user asked the run to stop (the CANCEL file) outside the Trainer's loop."""
+    """The user asked the run to stop (the CANCEL file)."""
 
 
 def cached_features(
@@ -222,10 +222,6 @@ def _seconds_before(events: list[dict[str, Any]], step: int) -> float:
     return max(0.0, saved[-1]["time"] - setup["time"])
 
 
-def trainer_step(checkpoint: Path | None) -> int:
-    return int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint else 0
-
-
 def _eval_metrics(eval_pred) -> dict[str, float]:
     import numpy as np
     from sklearn.metrics import accuracy_score, f1_score
@@ -248,13 +244,17 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
+def resume_hint(run: RunDir) -> str:
+    return f"Resume with: python -m engine.train --resume {run.path}"
+
+
 # --- the run -------------------------------------------------------------------------------
 def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, Any] | None:
     """Train and write the whole run directory. Returns the test metrics (None when cancelled)."""
     try:
         return _train(config, run, resume)
     except RunCancelled:
-        run.set_status("cancelled", "Cancelled. Resume with: python -m engine.train --resume " + str(run.path))
+        run.set_status("cancelled", f"Cancelled. {resume_hint(run)}")
         return None
     except TransferLabError as exc:
         run.set_status("failed", str(exc))
@@ -268,7 +268,7 @@ def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, A
             run.set_status("failed", message)
             raise TrainingError(message) from exc
         if isinstance(exc, KeyboardInterrupt):
-            run.set_status("cancelled", "Interrupted; resume with: python -m engine.train --resume " + str(run.path))
+            run.set_status("cancelled", f"Interrupted. {resume_hint(run)}")
         else:
             run.set_status("failed", f"Unexpected error: {type(exc).__name__}: {exc}")
         raise
@@ -397,14 +397,14 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     if resume:
         # Time spent before the checkpoint counts towards train_seconds; steps logged after it
         # will run again, so drop them (curves must not double back).
-        started -= _seconds_before(run.events(), trainer_step(checkpoint))
-        run.truncate_events(after_step=trainer_step(checkpoint))
+        step = checkpoint_step(checkpoint)
+        started -= _seconds_before(run.events(), step)
+        run.truncate_events(after_step=step)
         run.append_event({"type": "resume", "checkpoint": checkpoint.name if checkpoint else None})
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.time() - started
     if callback.cancelled:
-        run.set_status("cancelled", "Cancelled. Resume with: python -m engine.train --resume " + str(run.path))
-        return None
+        raise RunCancelled  # one place, train(), records the cancelled state
 
     # The best epoch (by validation macro-F1) is loaded back; evaluate it on the test split.
     run.set_status("running", "Evaluating on the test split")
@@ -562,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     if metrics is None:
-        print(f"Cancelled; resume with: python -m engine.train --resume {run.path}", file=sys.stderr)
+        print(f"Cancelled. {resume_hint(run)}", file=sys.stderr)
         return 3
     print(
         f"Done: test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} "
