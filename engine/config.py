@@ -70,7 +70,14 @@ class TrainConfig:
     learning_rate: float | None = field(
         default=None, metadata={"metavar": "X", "help": "Peak learning rate (default depends on the strategy)."}
     )
-    max_length: int = field(default=128, metadata={"metavar": "N", "help": "Texts are cut to this many tokens."})
+    max_length: int | None = field(
+        default=None,
+        metadata={
+            "metavar": "N",
+            "help": "Texts are cut to this many tokens (default: chosen from the training texts' lengths, "
+            "their 95th percentile capped by the model's limit; at most 128 on a CPU).",
+        },
+    )
     freeze_layers: int | None = field(
         default=None,
         metadata={"metavar": "N", "help": "partial: number of bottom transformer layers to freeze (default: half)."},
@@ -113,7 +120,8 @@ class TrainConfig:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"Unknown strategy '{self.strategy}'. Choose one of: {', '.join(STRATEGIES)}.")
         _positive("batch_size", self.batch_size)
-        _positive("max_length", self.max_length)
+        if self.max_length is not None:
+            _positive("max_length", self.max_length)
         _positive("lora_r", self.lora_r)
         _positive("lora_alpha", self.lora_alpha)
         if self.epochs is not None:
@@ -235,8 +243,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "epochs": {"frozen": 10, "default": 1},
     },
     "Balanced": {
-        "help": "The defaults: good accuracy in reasonable time.",
-        "max_length": 128,
+        "help": "The defaults: good accuracy in reasonable time; text length chosen from your data.",
+        "max_length": None,  # automatic: from the training texts' lengths
         "epochs": {"default": None},  # the strategy's own default
     },
     "Best quality": {

@@ -45,3 +45,27 @@ def choose_device(preference: str = "auto", threads: int | None = None) -> Devic
 
         raise ConfigError(f"device '{preference}' was requested but this computer has none; use --device auto or cpu.")
     return DeviceChoice("cpu", f"CPU ({n_threads} threads)", "fp32", n_threads)
+
+
+def gpu_names() -> list[str]:
+    """NVIDIA GPUs listed by nvidia-smi, without importing torch or initialising CUDA here."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
+def describe_hardware() -> str:
+    """One line for the dashboard's sidebar, e.g. "GPU: NVIDIA H100" or "CPU (2 cores)"; torch-free."""
+    names = gpu_names()
+    if names:
+        return f"GPU: {names[0]}" + (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
+    return f"CPU ({available_cpus()} cores)"

@@ -60,6 +60,50 @@ class ListDataset:
         return self.items[i]
 
 
+# Automatic max length: long enough for 95 texts in 100, but no longer than the model allows and,
+# on a CPU where every token costs, no longer than this.
+AUTO_MAX_LENGTH_CPU = 128
+AUTO_PERCENTILE = 95
+
+
+def model_token_limit(model_config: Any, tokenizer: Any) -> int:
+    """The most tokens the model takes: its position table, or the tokenizer's limit, or 512."""
+    limits = [getattr(model_config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    usable = [int(n) for n in limits if isinstance(n, int) and 0 < n < 1_000_000]
+    return min(usable) if usable else 512
+
+
+def token_lengths(tokenizer: Any, texts: list[str]) -> list[int]:
+    """Untruncated token counts (special tokens included) of the texts."""
+    return [len(ids) for ids in tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]]
+
+
+def choose_max_length(
+    requested: int | None, lengths: list[int], limit: int, device_kind: str
+) -> tuple[int, str | None]:
+    """The max length to train with, and a note for the user when texts will be cut.
+
+    >>> choose_max_length(None, [10, 12, 40], 512, "cuda")
+    (40, None)
+    """
+    if requested is not None:
+        chosen = min(requested, limit)
+        if chosen < requested:
+            return chosen, f"max_length lowered to the model's limit of {limit} tokens."
+    else:
+        ordered = sorted(lengths) or [limit]
+        percentile = ordered[min(len(ordered) - 1, math.ceil(len(ordered) * AUTO_PERCENTILE / 100) - 1)]
+        cap = limit if device_kind != "cpu" else min(limit, AUTO_MAX_LENGTH_CPU)
+        chosen = max(8, min(-(-percentile // 8) * 8, cap))  # a multiple of 8 suits the matmul kernels
+    cut = sum(n > chosen for n in lengths)
+    if lengths and cut / len(lengths) > 0.10:
+        return chosen, (
+            f"{cut / len(lengths):.0%} of the training texts are longer than {chosen} tokens and are cut there. "
+            "A larger max length keeps more of each text but trains slower."
+        )
+    return chosen, None
+
+
 def encode(tokenizer: Any, texts: list[str], labels: list[int], max_length: int) -> ListDataset:
     # No padding here: DataCollatorWithPadding pads each batch to its own longest text.
     enc = tokenizer(texts, truncation=True, max_length=max_length)
@@ -307,10 +351,13 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     resolved = resolve_model(config.model)
     tokenizer = load_tokenizer(resolved)
     backbone = load_backbone(resolved, pretrained=strategy.pretrained)
-    limit = getattr(backbone.config, "max_position_embeddings", None) or config.max_length
-    max_length = min(config.max_length, limit)
-    if max_length < config.max_length:
-        run.append_event({"type": "warning", "message": f"max_length lowered to the model's limit of {limit} tokens."})
+    limit = model_token_limit(backbone.config, tokenizer)
+    max_length, note = choose_max_length(
+        config.max_length, token_lengths(tokenizer, splits.train.texts), limit, device.kind
+    )
+    if note:
+        run.append_event({"type": "warning", "message": note})
+        print(f"note: {note}", file=sys.stderr)
     backbone = strategy.prepare(backbone, config)
     classifier = TextClassifier(backbone, len(splits.label_names), pooling_for(backbone.config))
     trainable, total = count_parameters(classifier)

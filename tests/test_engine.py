@@ -491,3 +491,33 @@ def test_hub_id_trains_from_the_local_hugging_face_cache(tmp_path, workspace, ti
     missing = _cli(args, {"HF_HUB_CACHE": str(tmp_path / "empty")})
     assert missing.returncode == 2
     assert "someone/tiny-bert" in missing.stderr and "minilm" in missing.stderr and "Traceback" not in missing.stderr
+
+
+# --- automatic max length -----------------------------------------------------------------
+def test_auto_max_length_follows_the_data_and_the_device():
+    from engine.train import choose_max_length
+
+    short = [10] * 90 + [30] * 10
+    assert choose_max_length(None, short, 512, "cuda") == (32, None)  # 95th percentile 30, rounded up to 8s
+    long_texts = list(range(100, 600, 5))
+    chosen, note = choose_max_length(None, long_texts, 512, "cuda")
+    assert chosen == 512 and note is not None and "longer than 512" in note
+    chosen, note = choose_max_length(None, long_texts, 512, "cpu")
+    assert chosen == 128 and "cut" in note
+
+
+def test_explicit_max_length_is_kept_but_capped_by_the_model():
+    from engine.train import choose_max_length
+
+    assert choose_max_length(64, [10, 20], 512, "cpu") == (64, None)
+    chosen, note = choose_max_length(1024, [10, 20], 512, "cuda")
+    assert chosen == 512 and "limit of 512" in note
+
+
+def test_describe_hardware_is_torch_free_and_names_the_cpu(monkeypatch):
+    import engine.device as device
+
+    monkeypatch.setattr(device, "gpu_names", lambda: [])
+    assert device.describe_hardware().startswith("CPU (")
+    monkeypatch.setattr(device, "gpu_names", lambda: ["NVIDIA H100 80GB HBM3"])
+    assert device.describe_hardware() == "GPU: NVIDIA H100 80GB HBM3"
