@@ -1,0 +1,85 @@
+"""Uploaded files, stored on disk by content so later pages and later sessions can use them.
+
+``workspace/uploads/<first 16 hex digits of the SHA-256>/<file name>``: the same bytes uploaded
+again land on the same path and are not rewritten. The user's file name is kept (it names the
+format and is what people recognise), with any folder parts and unsafe characters removed.
+
+>>> path = save_upload(b"text,label\\nhello,a\\n", "../../my data.csv")
+>>> path.name
+'my data.csv'
+
+Torch-free: the Streamlit process imports this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from engine.data import MAX_FILE_BYTES
+from engine.errors import DataError
+from engine.workspace import uploads_dir
+
+_MAX_NAME = 120
+
+
+def safe_filename(filename: str) -> str:
+    """The last part of ``filename``, without characters that are unsafe in a file name.
+
+    >>> safe_filename("C:\\\\Users\\\\me\\\\..\\\\notes<1>.CSV")
+    'notes_1_.CSV'
+    """
+    name = re.split(r"[\\/]", str(filename))[-1]
+    name = unicodedata.normalize("NFC", name)
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")  # control characters
+    name = re.sub(r"[^\w.\- ()+,@]", "_", name).strip(" .")
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    ext = ext[:16]
+    stem = stem.lstrip(".")[: _MAX_NAME - len(ext) - 1].strip(" .") or "upload"
+    return f"{stem}.{ext}" if ext else stem
+
+
+def save_upload(data: bytes, filename: str) -> Path:
+    """Store uploaded bytes and return their path (the same path for the same bytes and name)."""
+    name = safe_filename(filename)
+    if len(data) > MAX_FILE_BYTES:
+        raise DataError(
+            f"'{name}' is {len(data) / 1024**2:.0f} MB; TransferLab reads files up to "
+            f"{MAX_FILE_BYTES // 1024**2} MB. Use a sample of the rows, or split the file into smaller ones."
+        )
+    folder = uploads_dir() / hashlib.sha256(data).hexdigest()[:16]
+    path = folder / name
+    if path.is_file() and path.stat().st_size == len(data):
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def list_uploads() -> list[dict[str, Any]]:
+    """Earlier uploads, newest first: ``[{"name", "path", "size", "uploaded_at"}]``."""
+    uploads = []
+    for folder in uploads_dir().iterdir():
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.name.startswith(".") or not path.is_file():
+                continue  # a temp file being written
+            stat = path.stat()
+            uploads.append({"name": path.name, "path": str(path), "size": stat.st_size, "uploaded_at": stat.st_mtime})
+    uploads.sort(key=lambda u: u["uploaded_at"], reverse=True)
+    return uploads

@@ -1,0 +1,215 @@
+"""The training worker: one detached process per run, started by ``engine.jobs``.
+
+    python -m engine.worker RUN_DIR [--resume]
+
+It waits for a device slot (an flock on ``workspace/locks/slot-{i}.lock``, one slot per run
+allowed at once, first come first served), keeping status.json "queued" with a message that
+says which run it waits for, and stops there if the run is cancelled. With a slot held for the
+whole training it calls ``engine.train.train``. It never exits leaving its run "queued" or
+"running": whatever happens, the status ends completed, cancelled or failed.
+
+Exit codes as for ``python -m engine.train``: 0 done, 2 a problem with the input or the model
+(or the run is already being trained), 3 cancelled, 130 interrupted, 1 an unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from engine.config import TrainConfig
+from engine.device import available_cpus, gpu_names
+from engine.errors import TransferLabError
+from engine.jobs import ACTIVE, RUN_LOCK, locks_dir, max_concurrent_runs, refresh_status
+from engine.rundir import RunDir, list_runs
+
+POLL_SECONDS = 0.5
+
+
+def _interrupt(signum, frame):
+    # `kill` (SIGTERM) stops the worker like Ctrl-C: the run ends "cancelled", resumable.
+    raise KeyboardInterrupt
+
+
+def _wait_for_handover(run: RunDir, timeout: float = 10.0) -> None:
+    """The launcher writes this worker's pid into status.json right after spawning it; wait for
+    that before writing status ourselves, so the two writes cannot interleave."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if run.status().get("pid") == os.getpid():
+            return
+        time.sleep(0.02)
+
+
+def _try_slots(n_slots: int, run: RunDir) -> int | None:
+    """Take the first free device slot; returns its locked fd (kept open while training)."""
+    for i in range(n_slots):
+        fd = os.open(locks_dir() / f"slot-{i}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        # Note who holds the slot, for the message of runs waiting behind this one.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(run.path).encode(), 0)
+        return fd
+    return None
+
+
+def _slot_holders(n_slots: int) -> list[str]:
+    names = []
+    for i in range(n_slots):
+        try:
+            text = (locks_dir() / f"slot-{i}.lock").read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        if text:
+            names.append(Path(text).name)
+    return names
+
+
+def _quoted(names: list[str]) -> str:
+    return " and ".join(f"'{n}'" for n in names)
+
+
+def _queue(run: RunDir, queued_at: float) -> tuple[list[str], list[str]]:
+    """(runs training now, live runs queued before this one) among the runs next to this one."""
+    running, ahead = [], []
+    for summary in list_runs(run.path.parent):
+        other = RunDir(summary["path"])
+        if other.path.resolve() == run.path.resolve():
+            continue
+        status = refresh_status(other) if summary["state"] in ACTIVE else {}
+        if status.get("state") == "running":
+            running.append(other.name)
+        elif status.get("state") == "queued" and (status.get("queued_at") or float("inf")) < queued_at:
+            ahead.append((status["queued_at"], other.name))
+    return running, [name for _, name in sorted(ahead)]
+
+
+def wait_for_slot(run: RunDir, queued_at: float | None = None) -> int | None:
+    """Block until this run may use the device; None when it was cancelled while waiting.
+
+    ``queued_at`` places it in the queue (default: now); runs queued earlier go first.
+    """
+    n_slots = max_concurrent_runs()
+    queued_at = time.time() if queued_at is None else queued_at
+    last_message = None
+    while True:
+        if run.cancel_requested():
+            run.set_status("cancelled", "Cancelled while waiting for the device; nothing was trained.")
+            return None
+        running, ahead = _queue(run, queued_at)
+        # First come, first served: only the oldest waiting run tries for a free slot.
+        if not ahead:
+            fd = _try_slots(n_slots, run)
+            if fd is not None:
+                return fd
+        blockers = running or ahead[:1] or _slot_holders(n_slots)
+        if len(blockers) == 1:
+            message = f"Waiting for the run '{blockers[0]}' to finish"
+        elif blockers:
+            message = f"Waiting for one of the runs {_quoted(blockers)} to finish"
+        else:
+            message = "Waiting for another run to finish"
+        if len(ahead) > 1:
+            message += f" ({len(ahead)} runs are ahead in the queue)"
+        if message != last_message:
+            run.set_status("queued", message, queued_at=queued_at)
+            last_message = message
+        time.sleep(POLL_SECONDS)
+
+
+def threads_for(config: TrainConfig) -> int | None:
+    """Split the CPU cores between runs that may train at once (unless the config sets threads)."""
+    if config.threads is not None:
+        return config.threads
+    n_runs = max_concurrent_runs()
+    on_cpu = config.device == "cpu" or (config.device in ("auto", "cuda") and not gpu_names())
+    if n_runs > 1 and on_cpu:
+        return max(1, available_cpus() // n_runs)
+    return None
+
+
+def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = None) -> int:
+    run = RunDir(Path(run_dir).resolve())
+    if not run.config_path.exists():
+        print(f"Error: {run.path} is not a run directory (no config.json).", file=sys.stderr)
+        return 2
+    if lock_fd is None:
+        # Started by hand: take the run lock ourselves (engine.jobs hands it over otherwise).
+        from engine.jobs import _lock_fd
+
+        lock_fd = _lock_fd(run.path / RUN_LOCK, tries=5)
+        if lock_fd is None:
+            print(f"Error: another process is already training {run.path}.", file=sys.stderr)
+            return 2
+        if resume:
+            run.cancel_path.unlink(missing_ok=True)  # as engine.jobs.resume_run does before spawning
+        queued_at = None
+    else:
+        _wait_for_handover(run)
+        queued_at = run.status().get("queued_at")  # when the launcher queued it
+
+    print(f"worker {os.getpid()}: {run.path}{' (resume)' if resume else ''}", file=sys.stderr, flush=True)
+    slot = None
+    try:
+        try:
+            config = TrainConfig.load(run.config_path)
+        except TransferLabError as exc:
+            run.set_status("failed", f"The run's settings cannot be read: {exc}")
+            return 2
+        slot = wait_for_slot(run, queued_at)
+        if slot is None:
+            return 3
+        run.set_status("running", "Starting")
+        threads = threads_for(config)
+        if threads != config.threads:
+            config = dataclasses.replace(config, threads=threads)  # not saved: config.json keeps the user's choice
+
+        from engine.train import train
+
+        metrics = train(config, run, resume=resume)
+        return 0 if metrics is not None else 3
+    except TransferLabError as exc:  # train() already recorded it as failed
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if run.status().get("state") in ACTIVE:
+            run.set_status("cancelled", "Stopped before training started. Resume the run to start it.")
+        return 130
+    except Exception as exc:
+        traceback.print_exc()
+        if run.status().get("state") in ACTIVE:
+            run.set_status("failed", f"Unexpected error: {type(exc).__name__}: {exc}")
+        return 1
+    finally:
+        status = run.status()
+        if status.get("state") in ACTIVE and status.get("pid") == os.getpid():
+            run.set_status("failed", "The training process stopped without finishing the run.")
+        if slot is not None:
+            os.close(slot)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m engine.worker", description="Train one prepared run directory when the device is free."
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="A run directory written by engine.jobs.start_run.")
+    parser.add_argument("--resume", action="store_true", help="Continue from the run's last checkpoint.")
+    parser.add_argument("--lock-fd", type=int, help=argparse.SUPPRESS)  # the run lock handed over by engine.jobs
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    return run_worker(args.run_dir, resume=args.resume, lock_fd=args.lock_fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

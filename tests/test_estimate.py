@@ -1,0 +1,199 @@
+"""Estimates before training: parameter counts against real builds, memory and time trends."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import engine.estimate as est
+from engine.config import TrainConfig
+from engine.errors import ConfigError, ModelNotAvailableError
+from engine.estimate import estimate, has_gpu, read_model_shape, recommend_strategy
+from engine.resolve import ResolvedModel
+from engine.strategies import STRATEGIES
+
+
+def cfg(model, strategy: str, **kw) -> TrainConfig:
+    return TrainConfig(data="a.csv", model=str(model), strategy=strategy, **kw)
+
+
+def real_count(model: Path | str, config: TrainConfig, num_labels: int) -> tuple[int, int]:
+    """What the engine really trains: backbone prepared by the strategy, plus the head."""
+    from engine.modeling import TextClassifier, count_parameters, load_backbone, pooling_for
+    from engine.resolve import resolve_model
+
+    strategy = STRATEGIES[config.strategy]
+    backbone = strategy.prepare(load_backbone(resolve_model(str(model)), pretrained=strategy.pretrained), config)
+    return count_parameters(TextClassifier(backbone, num_labels, pooling_for(backbone.config)))
+
+
+# --- parameter counts ----------------------------------------------------------------------------
+@pytest.mark.parametrize("arch", ["bert", "llama"])
+@pytest.mark.parametrize(
+    "strategy, extra",
+    [("frozen", {}), ("partial", {}), ("partial", {"freeze_layers": 0}), ("partial", {"freeze_layers": 2})]
+    + [("lora", {}), ("lora", {"lora_r": 4})]
+    + [("full", {}), ("scratch", {})],
+)
+def test_parameter_counts_match_the_built_tiny_models(tiny_models, arch, strategy, extra):
+    config = cfg(tiny_models[arch], strategy, **extra)
+    counted = est.count_params(est.model_shape(config.model), config, num_labels=3)
+    assert counted == real_count(tiny_models[arch], config, num_labels=3)
+
+
+@pytest.mark.parametrize("strategy", ["frozen", "partial", "lora", "full"])
+def test_parameter_counts_match_minilm(strategy):
+    config = cfg("minilm", strategy)
+    e = estimate(config, n_train=1000, num_labels=2)
+    trainable, total = real_count("minilm", config, num_labels=2)
+    assert abs(e.trainable_params - trainable) <= 0.01 * trainable
+    assert abs(e.total_params - total) <= 0.01 * total
+    assert not e.approximate_params
+
+
+def test_partial_refuses_more_frozen_layers_than_the_model_has(tiny_bert):
+    with pytest.raises(ConfigError, match="only 2 layers"):
+        estimate(cfg(tiny_bert, "partial", freeze_layers=5), n_train=100)
+
+
+def test_sharded_safetensors_are_read_through_their_index(tmp_path, tiny_bert):
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path / "sharded"
+    folder.mkdir()
+    shutil.copy(tiny_bert / "config.json", folder)
+    tensors = load_file(tiny_bert / "model.safetensors")
+    names = sorted(tensors)
+    shards = {"model-00001-of-00002.safetensors": names[::2], "model-00002-of-00002.safetensors": names[1::2]}
+    for file, part in shards.items():
+        save_file({n: tensors[n] for n in part}, folder / file)
+    weight_map = {n: file for file, part in shards.items() for n in part}
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    assert read_model_shape(folder).total == read_model_shape(tiny_bert).total > 0
+
+
+def test_a_model_without_safetensors_or_out_of_reach_has_no_estimate(tmp_path, tiny_bert):
+    folder = tmp_path / "bin-only"
+    folder.mkdir()
+    shutil.copy(tiny_bert / "config.json", folder)
+    with pytest.raises(ModelNotAvailableError, match="safetensors"):
+        estimate(cfg(folder, "lora"), n_train=100)
+    with pytest.raises(ModelNotAvailableError, match="minilm"):  # offline in the tests: lists offline models
+        estimate(cfg("someone/not-downloaded", "lora"), n_train=100)
+
+
+def test_hub_model_in_the_catalog_but_not_downloaded_is_approximated(monkeypatch):
+    monkeypatch.setattr(est, "resolve_model", lambda name: ResolvedModel(name, name, "hub"))
+    e = estimate(cfg("bert-base-uncased", "full"), n_train=1000)
+    assert e.approximate_params and abs(e.total_params - 110e6) < 0.05 * 110e6
+    lora = estimate(cfg("bert-base-uncased", "lora"), n_train=1000)
+    assert 0 < lora.trainable_params < 0.01 * lora.total_params
+    with pytest.raises(ModelNotAvailableError, match="not known until it is downloaded"):
+        estimate(cfg("someone/unknown-model", "lora"), n_train=100)
+
+
+def test_hub_model_in_the_local_cache_is_read_exactly(tmp_path, monkeypatch, tiny_bert):
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf-cache" / "models--someone--tiny-bert"
+    shutil.copytree(tiny_bert, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    e = estimate(cfg("someone/tiny-bert", "full"), n_train=100, num_labels=3)
+    assert not e.approximate_params and e.total_params == read_model_shape(tiny_bert).total + 32 * 3 + 3
+
+
+# --- memory and time ----------------------------------------------------------------------------
+def test_memory_grows_with_batch_size_and_with_what_trains():
+    small, large = (estimate(cfg("minilm", "lora", batch_size=b), n_train=2000) for b in (8, 64))
+    assert large.memory_bytes > small.memory_bytes
+    frozen, lora, full = (estimate(cfg("minilm", s, batch_size=32), n_train=2000) for s in ("frozen", "lora", "full"))
+    assert frozen.memory_bytes < lora.memory_bytes < full.memory_bytes
+    longer = estimate(cfg("minilm", "lora", batch_size=8, max_length=256), n_train=2000)
+    assert longer.memory_bytes > small.memory_bytes
+
+
+def test_time_frozen_lora_full_in_that_order_and_growing_with_data():
+    same = {"epochs": 3, "max_length": 128, "threads": 2}
+    frozen, lora, full = (estimate(cfg("minilm", s, **same), n_train=2000) for s in ("frozen", "lora", "full"))
+    assert frozen.seconds < lora.seconds < full.seconds
+    defaults = [estimate(cfg("minilm", s), n_train=2000).seconds for s in ("frozen", "lora", "full")]
+    assert defaults == sorted(defaults)  # also with each strategy's own default epochs
+    assert estimate(cfg("minilm", "lora", **same), n_train=4000).seconds > 1.8 * (lora.seconds - est.STARTUP_SECONDS)
+    assert estimate(cfg("minilm", "lora", **same), n_train=2000, mean_tokens=40).seconds < lora.seconds
+
+
+# Wall times measured on this project's 2-core CPU (torch 2.13 CPU, fp32) through engine.jobs.start_run
+# on samples of the demo spam e-mails (70% of the rows train): from "Start training" to "completed".
+MEASURED = [
+    # strategy, epochs, max_length (the e-mails fill it), rows, seconds
+    ("frozen", 20, 128, 800, 45.2),
+    ("lora", 1, 128, 800, 88.0),
+    ("full", 1, 128, 800, 104.7),
+    ("lora", 1, 64, 600, 35.8),
+    ("partial", 1, 64, 600, 33.6),
+]
+
+
+@pytest.mark.parametrize("strategy, epochs, max_length, rows, seconds", MEASURED)
+def test_time_estimates_are_within_30_percent_of_measured_runs(strategy, epochs, max_length, rows, seconds):
+    config = cfg("minilm", strategy, epochs=epochs, max_length=max_length, threads=2, device="cpu")
+    e = estimate(config, n_train=int(rows * 0.7), mean_tokens=max_length)
+    assert abs(e.seconds - seconds) <= 0.3 * seconds, (e.seconds, seconds)
+    assert e.device == "CPU (2 cores)" and "estimate" in e.summary()
+
+
+def test_too_little_memory_warns_with_lighter_options(monkeypatch):
+    monkeypatch.setattr(est, "available_memory_bytes", lambda: 1024**3)
+    e = estimate(cfg("minilm", "full", batch_size=64, max_length=256), n_train=2000)
+    assert not e.fits and "LoRA or frozen" in e.warning and "GB" in e.warning
+    monkeypatch.setattr(est, "available_memory_bytes", lambda: 64 * 1024**3)
+    assert estimate(cfg("minilm", "full", batch_size=64), n_train=2000).fits
+
+
+def test_gpu_estimates_use_the_gpu_unless_cpu_is_asked_for(monkeypatch):
+    monkeypatch.setattr(est, "gpu_names", lambda: ["NVIDIA H100"])
+    monkeypatch.setattr(est, "describe_hardware", lambda: "GPU: NVIDIA H100")
+    monkeypatch.setattr(est, "_gpu_memory_bytes", lambda: 80 * 1024**3)
+    gpu = estimate(cfg("minilm", "full"), n_train=20000)
+    cpu = estimate(cfg("minilm", "full", device="cpu", threads=2), n_train=20000)
+    assert gpu.device == "GPU: NVIDIA H100" and cpu.device == "CPU (2 cores)"
+    assert gpu.seconds < cpu.seconds / 10 and gpu.fits
+    monkeypatch.setattr(est, "_gpu_memory_bytes", lambda: 1024**3)
+    assert not estimate(cfg("minilm", "full", batch_size=64), n_train=20000).fits
+
+
+# --- hardware and recommendations -------------------------------------------------------------------
+def fake_nvidia_smi(folder: Path, output: str) -> None:
+    folder.mkdir(exist_ok=True)
+    script = folder / "nvidia-smi"
+    script.write_text(f"#!/bin/sh\nprintf '{output}'\n")
+    script.chmod(0o755)
+
+
+def test_has_gpu_asks_nvidia_smi(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "bin") + os.pathsep + os.environ["PATH"])
+    fake_nvidia_smi(tmp_path / "bin", "NVIDIA H100 80GB HBM3\\n")
+    assert has_gpu()
+    fake_nvidia_smi(tmp_path / "bin", "")
+    assert not has_gpu()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert not has_gpu()
+
+
+@pytest.mark.parametrize(
+    "n, gpu, expected",
+    [(120, False, "frozen"), (120, True, "frozen"), (3000, False, "lora"), (3000, True, "lora")]
+    + [(50_000, False, "frozen"), (50_000, True, "full")],
+)
+def test_recommend_strategy_by_data_size_and_hardware(n, gpu, expected):
+    strategy, why = recommend_strategy(n, gpu)
+    assert strategy == expected and strategy in STRATEGIES
+    assert f"{n:,}" in why and why.endswith(".") and why.count(". ") == 0  # one plain sentence
