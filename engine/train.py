@@ -292,6 +292,68 @@ def resume_hint(run: RunDir) -> str:
     return f"Resume with: python -m engine.train --resume {run.path}"
 
 
+def build_trainer(
+    config: TrainConfig,
+    run: RunDir,
+    model,
+    train_ds,
+    eval_ds,
+    collator,
+    processing_class,
+    sampling: str,
+    device,
+    epochs: int,
+):
+    """The transformers Trainer a run trains with, and the callback that writes its run directory.
+
+    One place for the training settings, shared by ``train`` and the benchmark (``python -m bench``),
+    which times the engine through this same code path.
+    """
+    from transformers import PrinterCallback, Trainer, TrainingArguments
+
+    steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+    args = TrainingArguments(
+        output_dir=str(run.checkpoints_dir),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=max(config.batch_size * 2, 32),
+        learning_rate=config.resolved_learning_rate(),
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="macro_f1",
+        greater_is_better=True,
+        logging_steps=max(1, min(50, steps_per_epoch // 5)),
+        logging_nan_inf_filter=False,  # a NaN loss must reach our callback, not be averaged away
+        train_sampling_strategy=sampling,
+        remove_unused_columns=False,
+        report_to="none",
+        disable_tqdm=True,
+        seed=config.seed,
+        use_cpu=device.kind == "cpu",
+        bf16=device.precision == "bf16",
+        fp16=device.precision == "fp16",
+        dataloader_num_workers=0,
+    )
+    callback = _make_callback(run, config.batch_size)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        data_collator=collator,
+        processing_class=processing_class,
+        compute_metrics=_eval_metrics,
+        callbacks=[callback],
+    )
+    trainer.remove_callback(PrinterCallback)  # our callback prints a shorter line per log
+    return trainer, callback
+
+
 # --- the run -------------------------------------------------------------------------------
 def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, Any] | None:
     """Train and write the whole run directory. Returns the test metrics (None when cancelled)."""
@@ -321,7 +383,7 @@ def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, A
 def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | None:
     import torch
     import transformers
-    from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments, set_seed
+    from transformers import DataCollatorWithPadding, set_seed
 
     from engine.device import choose_device
     from engine.metrics import classification_metrics
@@ -400,46 +462,9 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         collator = DataCollatorWithPadding(tokenizer)
         processing_class, sampling = tokenizer, "group_by_length"
 
-    steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
-    args = TrainingArguments(
-        output_dir=str(run.checkpoints_dir),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=max(config.batch_size * 2, 32),
-        learning_rate=config.resolved_learning_rate(),
-        weight_decay=config.weight_decay,
-        warmup_steps=config.warmup_ratio,
-        lr_scheduler_type="linear",
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model="macro_f1",
-        greater_is_better=True,
-        logging_steps=max(1, min(50, steps_per_epoch // 5)),
-        logging_nan_inf_filter=False,  # a NaN loss must reach our callback, not be averaged away
-        train_sampling_strategy=sampling,
-        remove_unused_columns=False,
-        report_to="none",
-        disable_tqdm=True,
-        seed=config.seed,
-        use_cpu=device.kind == "cpu",
-        bf16=device.precision == "bf16",
-        fp16=device.precision == "fp16",
-        dataloader_num_workers=0,
+    trainer, callback = build_trainer(
+        config, run, model, train_ds, eval_ds, collator, processing_class, sampling, device, epochs
     )
-    callback = _make_callback(run, config.batch_size)
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        data_collator=collator,
-        processing_class=processing_class,
-        compute_metrics=_eval_metrics,
-        callbacks=[callback],
-    )
-    trainer.remove_callback(PrinterCallback)  # our callback prints a shorter line per log
     checkpoint = run.last_checkpoint() if resume else None
     if resume:
         # Time spent before the checkpoint counts towards train_seconds; steps logged after it

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -470,6 +471,112 @@ def test_frozen_features_are_cached_across_runs(tmp_path, workspace, tiny_bert, 
     assert hits(first) == [False, False, False]
     assert hits(second) == [True, True, True]
     assert len(list((workspace / "cache" / "features").glob("*.npy"))) == 3
+
+
+# --- fast paths give the plain paths' results ------------------------------------------------------
+def _tiny_classifier(model: Path):
+    from engine.modeling import ResolvedModel, TextClassifier, load_backbone, load_tokenizer
+
+    resolved = ResolvedModel("tiny", str(model), "local")
+    return TextClassifier(load_backbone(resolved), 3, "mean"), load_tokenizer(resolved)
+
+
+def test_cached_frozen_features_equal_a_plain_forward_pass(workspace, tiny_bert):
+    """Computed in padded, length-sorted batches, stored and reloaded: the same as one text at a time."""
+    import numpy as np
+    import torch
+
+    from engine.train import cached_features
+
+    texts = [text for text, _ in make_rows(12, seed=5)]
+    classifier, tokenizer = _tiny_classifier(tiny_bert)
+    cold, cold_hit = cached_features(classifier, tokenizer, texts, 32, str(tiny_bert), "cpu", "fp32")
+    warm, warm_hit = cached_features(classifier, tokenizer, texts, 32, str(tiny_bert), "cpu", "fp32")
+    assert (cold_hit, warm_hit) == (False, True)
+    classifier.eval()
+    with torch.inference_mode():
+        plain = np.stack(
+            [
+                classifier.encode(**tokenizer(t, truncation=True, max_length=32, return_tensors="pt"))[0].numpy()
+                for t in texts
+            ]
+        )
+    assert len({len(tokenizer(t)["input_ids"]) for t in texts}) > 3  # batches really were padded
+    np.testing.assert_allclose(cold, plain, atol=1e-5)
+    np.testing.assert_allclose(warm, plain, atol=1e-5)
+
+
+def test_feature_cache_is_invalidated_when_data_model_or_max_length_change(tmp_path, workspace, tiny_bert):
+    import shutil
+
+    import numpy as np
+    import torch
+    from transformers import BertModel
+
+    from engine.train import cached_features
+
+    texts = [text for text, _ in make_rows(5, seed=6)]
+
+    def features(texts, max_length=32, model=tiny_bert):
+        classifier, tokenizer = _tiny_classifier(model)
+        return cached_features(classifier, tokenizer, texts, max_length, str(model), "cpu", "fp32")
+
+    def files() -> int:
+        return len(list((workspace / "cache" / "features").glob("*.npy")))
+
+    base, hit = features(texts)
+    assert not hit and files() == 1
+    assert features(texts)[1] and files() == 1
+    assert not features(texts[:-1] + [texts[-1] + " again"])[1] and files() == 2  # the data
+    assert not features(texts, max_length=16)[1] and files() == 3  # the max length
+    other = shutil.copytree(tiny_bert, tmp_path / "other-model")  # another model (same weights, elsewhere)
+    assert not features(texts, model=other)[1] and files() == 4
+    torch.manual_seed(1)  # the same folder with new weights, e.g. retrained in place
+    retrained = BertModel.from_pretrained(other)
+    with torch.no_grad():
+        for p in retrained.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    retrained.save_pretrained(other)
+    changed, hit = features(texts, model=other)
+    assert not hit and files() == 5 and not np.allclose(changed, base, atol=1e-4)
+
+
+def test_length_grouped_evaluation_gives_the_same_metrics(tmp_path, workspace, tiny_bert):
+    """The engine evaluates in length-grouped batches; in plain order the metrics are the same."""
+    from transformers import DataCollatorWithPadding
+
+    from engine.device import choose_device
+    from engine.modeling import load_classifier
+    from engine.train import build_trainer, encode, load_splits
+
+    data = write_csv(tmp_path / "big.csv", make_rows(60, seed=1))
+    trained = run_training(tmp_path, data, tiny_bert, "full", name="trained", epochs=6, learning_rate=2e-3)
+    classifier, tokenizer, _ = load_classifier(trained.model_dir)
+    config = TrainConfig(data=str(data), model=str(tiny_bert), strategy="full", **TINY)
+    splits = load_splits(config)
+    # Texts of 1 to 3 times the usual length in random order, enough for the sampler to group by length.
+    rows = [
+        (" ".join([text] * k), label)
+        for split in (splits.train, splits.validation, splits.test)
+        for text, label in zip(split.texts, split.labels, strict=True)
+        for k in (1, 2, 3)
+    ]
+    random.Random(0).shuffle(rows)
+    dataset = encode(tokenizer, [t for t, _ in rows], [y for _, y in rows], 32)
+    collator = DataCollatorWithPadding(tokenizer)
+    metrics, padded = {}, {}
+    for sampling in ("group_by_length", "sequential"):
+        run = prepare_run(config, tmp_path / sampling)
+        device = choose_device("cpu", 2)
+        trainer, _ = build_trainer(config, run, classifier, dataset, dataset, collator, tokenizer, sampling, device, 1)
+        padded[sampling] = sum(batch["input_ids"].numel() for batch in trainer.get_eval_dataloader(dataset))
+        metrics[sampling] = trainer.evaluate()
+    assert padded["group_by_length"] < 0.9 * padded["sequential"]  # really other batches, with less padding
+    grouped, plain = metrics["group_by_length"], metrics["sequential"]
+    assert plain["eval_accuracy"] > 0.6  # a model that tells the classes apart, so the loss depends on its inputs
+    for key in ("eval_accuracy", "eval_macro_f1", "eval_weighted_f1"):
+        assert grouped[key] == plain[key]
+    assert grouped["eval_loss"] == pytest.approx(plain["eval_loss"], rel=1e-5)
 
 
 def test_hub_id_trains_from_the_local_hugging_face_cache(tmp_path, workspace, tiny_bert, topic_csv):

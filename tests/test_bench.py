@@ -1,0 +1,129 @@
+"""The benchmark (python -m bench): the quick run produces every figure; its arithmetic is right.
+
+Timings are never asserted: the targets are read from the benchmark's output, not tested.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.measure import training_flops, windows
+from bench.report import targets
+
+ROOT = Path(__file__).resolve().parent.parent
+REPEATS = 2
+
+
+def _stat(results: dict, *path: str, repeats: int = REPEATS) -> dict:
+    node = results
+    for key in path:
+        assert key in node, f"missing {'.'.join(path)}"
+        node = node[key]
+    for key in ("median", "min", "max"):
+        assert math.isfinite(node[key]), f"{'.'.join(path)}.{key} is {node[key]}"
+    assert node["min"] <= node["median"] <= node["max"]
+    assert len(node["repeats"]) == repeats and all(math.isfinite(v) for v in node["repeats"])
+    return node
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--repeats", str(REPEATS), "--out", str(out), "--profile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Targets" in proc.stdout and "engine overhead" in proc.stdout
+    return json.loads(out.read_text(encoding="utf-8")), out
+
+
+def test_quick_benchmark_produces_every_figure_finite(quick):
+    results, out = quick
+    positive = [
+        ("overhead", "engine_samples_per_second"),
+        ("overhead", "bare_samples_per_second"),
+        ("padding", "engine", "samples_per_second"),
+        ("padding", "standard", "samples_per_second"),
+        ("frozen_cache", "cached_seconds"),
+        ("frozen_cache", "uncached_seconds"),
+        ("frozen_cache", "speedup"),
+        ("lora_vs_full", "lora", "samples_per_second"),
+        ("lora_vs_full", "full", "samples_per_second"),
+        ("flops", "achieved_flops_per_second"),
+        ("flops", "fraction_of_peak"),
+        ("inference", "samples_per_second"),
+    ]
+    for path in positive:
+        # figure 2 trains each recipe twice (engine, standard, standard, engine): windows of both runs
+        repeats = 2 * REPEATS if path[0] == "padding" else REPEATS
+        assert _stat(results["figures"], *path, repeats=repeats)["min"] > 0, path
+    _stat(results["figures"], "overhead", "overhead_percent")  # may be negative: noise on a tiny model
+    _stat(results["figures"], "overhead", "per_step_overhead_percent", repeats=2 * REPEATS)
+    figures = results["figures"]
+    for recipe in ("engine", "standard"):
+        assert 0 <= figures["padding"][recipe]["accuracy"] <= 1
+    assert figures["padding"]["order"] == ["engine", "standard", "standard", "engine"]
+    # figure 1 alternates engine and bare steps: one duration each per step, warm-up included
+    steps = 1 + REPEATS * 2  # --quick: 1 warm-up step, windows of 2 steps
+    assert len(figures["overhead"]["engine_step_seconds"]) == len(figures["overhead"]["bare_step_seconds"]) == steps
+    for strategy in ("lora", "full"):
+        assert figures["lora_vs_full"][strategy]["peak_memory_mb"] > 0
+    assert figures["lora_vs_full"]["lora"]["trainable_params"] < figures["lora_vs_full"]["full"]["trainable_params"]
+    # the bare loop really used the optimizer the engine's Trainer built (class, settings, groups)
+    assert figures["overhead"]["same_optimizer"] is True
+    assert figures["overhead"]["optimizer"]["defaults"]["fused"] is True
+    assert 0 < figures["flops"]["fraction_of_peak"]["median"] < 1.5
+    assert results["matmul_peak"]["flops_per_second"] > 0
+    assert all(math.isfinite(v) for v in results["ratios"].values()) and len(results["ratios"]) >= 7
+    for name in ("overhead", "padding", "frozen_cache", "lora_vs_full", "inference"):
+        assert 0 <= figures[name]["other_processes_cpu_share"] <= 1
+    for key in ("cpu_model", "cores", "torch", "threads"):
+        assert results["machine"][key]
+    assert results["setup"]["train_examples"] == 128 and results["quick"] is True
+    assert [t["met"] in (True, False, None) for t in results["targets"]] == [True] * 5
+    assert "bert_base_gpu" not in figures or _stat(figures, "bert_base_gpu", "mfu")
+    profile = (out.parent / "profile.txt").read_text(encoding="utf-8")
+    assert "Self CPU" in profile and results["profile"]["top_ops"]
+
+
+def test_windows_split_the_step_clock_after_the_warmup():
+    times = [0.0, 10.0, 11.0, 13.0, 14.0, 16.0]  # step 1 (warm-up) is slow
+    sizes = [16, 16, 16, 16, 8]
+    assert windows(times, sizes, warmup=1, repeats=2, steps=2) == [
+        {"seconds": 3.0, "samples": 32, "first_step": 2},
+        {"seconds": 3.0, "samples": 24, "first_step": 4},
+    ]
+    with pytest.raises(ValueError, match="fewer"):
+        windows(times, sizes, warmup=1, repeats=3, steps=2)
+
+
+def test_training_flops_follow_the_formula():
+    # 6 x params x tokens for each sequence, plus 12 x layers x hidden x length^2
+    assert training_flops(1000, 2, 8, [3, 5]) == 6 * 1000 * 8 + 12 * 2 * 8 * (9 + 25)
+
+
+def test_targets_say_met_or_not_met():
+    def results(overhead, speedup, acc_e, acc_s, frozen, fraction):
+        stat = lambda v: {"median": v}  # noqa: E731
+        return {
+            "machine": {"device": "cpu"},
+            "figures": {
+                "overhead": {"overhead_percent": stat(overhead)},
+                "padding": {"speedup": speedup, "engine": {"accuracy": acc_e}, "standard": {"accuracy": acc_s}},
+                "frozen_cache": {"speedup": stat(frozen), "epochs": 5},
+                "flops": {"fraction_of_peak": stat(fraction)},
+            },
+        }
+
+    assert [t["met"] for t in targets(results(4.0, 1.4, 0.95, 0.95, 4.5, 0.45))] == [True, True, True, True, None]
+    assert [t["met"] for t in targets(results(6.0, 1.4, 0.94, 0.95, 3.9, 0.35))] == [False, False, False, False, None]
