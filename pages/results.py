@@ -1,0 +1,112 @@
+"""Results: how well a completed run does on its held-out test split, and its model to take away."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from engine.rundir import RunDir
+from ui import charts
+from ui.downloads import zip_folder
+from ui.router import ensure_router
+from ui.widgets import completed_runs, metric_cards, run_picker
+
+MISCLASSIFIED_SHOWN = 200
+
+ensure_router()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def read_predictions(path: str, mtime: float) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"text": str, "true_label": str, "predicted_label": str}, keep_default_na=False)
+
+
+def show_run(run: RunDir) -> None:
+    metrics = run.metrics() or {}
+    config = run.config() or {}
+    sizes = " / ".join(f"{metrics[k]:,} {k.split('_')[0]}" for k in ("train_examples", "test_examples") if k in metrics)
+    st.caption(
+        f"{config.get('model')} · {config.get('strategy')} · data {Path(str(config.get('data', ''))).name} · "
+        f"{sizes} examples · {metrics.get('device', '')}"
+    )
+    metric_cards(metrics)
+    for warning in metrics.get("data_warnings") or []:
+        st.caption(f"Data note: {warning}")
+
+    left, right = st.columns(2)
+    if metrics.get("confusion_matrix"):
+        left.plotly_chart(
+            charts.confusion_matrix_heatmap(metrics["labels"], metrics["confusion_matrix"]),
+            width="stretch",
+            key="confusion",
+        )
+    if metrics.get("per_class"):
+        right.plotly_chart(charts.per_class_bars(metrics["per_class"]), width="stretch", key="per_class")
+
+    st.subheader("Training curves")
+    events = run.events()
+    left, right = st.columns(2)
+    left.plotly_chart(charts.loss_curve(events), width="stretch", key="loss")
+    right.plotly_chart(charts.metric_curve(events), width="stretch", key="val_metrics")
+
+    st.subheader("Misclassified test examples")
+    if run.predictions_path.exists():
+        predictions = read_predictions(str(run.predictions_path), run.predictions_path.stat().st_mtime)
+        wrong = predictions[predictions["correct"].astype(str) != "True"].sort_values("confidence", ascending=False)
+        if wrong.empty:
+            st.success("Every test example was classified correctly.")
+        else:
+            st.caption(
+                f"{len(wrong):,} of {len(predictions):,} test examples, the most confident mistakes first "
+                "(those are worth a look: sometimes the label is wrong, not the model)."
+            )
+            st.dataframe(
+                wrong.head(MISCLASSIFIED_SHOWN)[["text", "true_label", "predicted_label", "confidence"]],
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "text": st.column_config.TextColumn("text", width="large"),
+                    "confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1),
+                },
+            )
+
+    st.subheader("Downloads")
+    left, right = st.columns(2)
+    if run.predictions_path.exists():
+        left.download_button(
+            "Test predictions (CSV)",
+            data=run.predictions_path.read_bytes,
+            file_name=f"{run.name}-predictions.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            on_click="ignore",
+        )
+    if run.model_dir.is_dir():
+        right.download_button(
+            "Model folder (ZIP)",
+            # Built only when clicked: a fully fine-tuned model is hundreds of MB.
+            data=functools.partial(zip_folder, run.model_dir, run.name),
+            file_name=f"{run.name}-model.zip",
+            mime="application/zip",
+            icon=":material/download:",
+            on_click="ignore",
+            help="Load it with engine.predict (Predictor('folder')), or its backbone/adapter with "
+            "transformers/peft. The README.md inside describes the model.",
+        )
+        card = run.model_dir / "README.md"
+        if card.exists():
+            with st.expander("Model card"):
+                st.markdown(card.read_text(encoding="utf-8"))
+
+
+st.title("Results")
+runs = completed_runs()
+if not runs:
+    st.info("No completed runs yet. Train a model first; its results appear here.", icon=":material/hourglass_empty:")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/arrow_forward:")
+else:
+    picked = run_picker(runs, key="w_results_run")
+    show_run(RunDir(picked["path"]))

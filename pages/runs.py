@@ -1,0 +1,159 @@
+"""Runs: every run in the workspace; compare two or more; delete one (after a confirmation)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from engine import jobs, workspace
+from engine.errors import TransferLabError
+from engine.rundir import RunDir, list_runs
+from ui import charts
+from ui import format as fmt
+from ui.router import ensure_router
+from ui.widgets import init_state
+
+ensure_router()
+init_state({"confirm_delete": None, "compare": [], "deleted_message": None})
+
+
+def all_runs() -> list[dict]:
+    runs = list_runs(workspace.runs_dir())
+    for run in runs:
+        if run["state"] in jobs.ACTIVE:  # notice a worker that died
+            status = jobs.refresh_status(RunDir(run["path"]))
+            run["state"], run["message"] = status.get("state"), status.get("message", "")
+    return runs
+
+
+def runs_table(runs: list[dict]) -> None:
+    table = pd.DataFrame(runs)
+    table["created"] = table["created_at"].map(fmt.when)
+    st.dataframe(
+        table[
+            [
+                "run",
+                "state",
+                "model",
+                "strategy",
+                "data",
+                "accuracy",
+                "macro_f1",
+                "train_seconds",
+                "trainable_params",
+                "created",
+                "message",
+            ]
+        ],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "accuracy": st.column_config.NumberColumn("accuracy", format="%.3f"),
+            "macro_f1": st.column_config.NumberColumn("macro-F1", format="%.3f"),
+            "train_seconds": st.column_config.NumberColumn("train time (s)", format="%.0f"),
+            "trainable_params": st.column_config.NumberColumn("trainable parameters", format="localized"),
+        },
+    )
+
+
+def compare(runs: list[dict]) -> None:
+    st.subheader("Compare")
+    finished = [r for r in runs if r["state"] == "completed"]
+    names = [r["run"] for r in finished]
+    kept = [n for n in st.session_state.compare if n in names]
+    picked = st.multiselect(
+        "Completed runs to compare (two or more)", names, default=kept or names[:2], key="w_compare"
+    )
+    st.session_state.compare = picked
+    if len(picked) < 2:
+        st.info("Pick at least two completed runs to compare them.")
+        return
+    by_name = {r["run"]: r for r in finished}
+    rows = []
+    curves = {}
+    for name in picked:
+        run = RunDir(by_name[name]["path"])
+        metrics = run.metrics() or {}
+        config = run.config() or {}
+        rows.append(
+            {
+                "run": name,
+                "model": config.get("model"),
+                "strategy": config.get("strategy"),
+                "accuracy": metrics.get("accuracy"),
+                "macro_f1": metrics.get("macro_f1"),
+                "weighted_f1": metrics.get("weighted_f1"),
+                "train_seconds": metrics.get("train_seconds"),
+                "trainable_params": metrics.get("trainable_params"),
+                "epochs": metrics.get("epochs"),
+                "max_length": metrics.get("max_length"),
+                "train_examples": metrics.get("train_examples"),
+            }
+        )
+        curves[name] = run.events()
+    table = pd.DataFrame(rows)
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "accuracy": st.column_config.NumberColumn("accuracy", format="%.3f"),
+            "macro_f1": st.column_config.NumberColumn("macro-F1", format="%.3f"),
+            "weighted_f1": st.column_config.NumberColumn("weighted F1", format="%.3f"),
+            "train_seconds": st.column_config.NumberColumn("train time (s)", format="%.0f"),
+            "trainable_params": st.column_config.NumberColumn("trainable parameters", format="localized"),
+        },
+    )
+    left, right = st.columns(2)
+    left.plotly_chart(charts.validation_overlay(curves), width="stretch", key="compare_curves")
+    right.plotly_chart(charts.runs_scatter(table), width="stretch", key="compare_scatter")
+
+
+def ask_delete(path: str) -> None:
+    st.session_state.confirm_delete = path
+
+
+def do_delete(path: str) -> None:
+    st.session_state.confirm_delete = None
+    try:
+        jobs.delete_run(RunDir(path))
+    except TransferLabError as exc:
+        st.session_state.deleted_message = ("error", str(exc))
+        return
+    st.session_state.deleted_message = ("success", f"Deleted the run '{RunDir(path).name}'.")
+
+
+def keep() -> None:
+    st.session_state.confirm_delete = None
+
+
+def delete(runs: list[dict]) -> None:
+    st.subheader("Delete a run")
+    by_path = {r["path"]: r for r in runs}
+    path = st.selectbox("Run", list(by_path), format_func=lambda p: by_path[p]["run"], key="w_delete_run")
+    st.button("Delete…", icon=":material/delete:", on_click=ask_delete, args=(path,), key="delete_run")
+    pending = st.session_state.confirm_delete
+    if pending and pending in by_path:
+        st.warning(
+            f"Delete the run '{by_path[pending]['run']}' with its model and results? This cannot be undone.",
+            icon=":material/warning:",
+        )
+        yes, no = st.columns([1, 6])
+        yes.button("Yes, delete it", type="primary", on_click=do_delete, args=(pending,), key="confirm_delete_yes")
+        no.button("Keep it", on_click=keep, key="confirm_delete_no")
+
+
+st.title("Runs")
+message = st.session_state.deleted_message
+if message:
+    kind, text = message
+    (st.error if kind == "error" else st.success)(text)
+    st.session_state.deleted_message = None
+runs = all_runs()
+if not runs:
+    st.info(f"No runs yet in {workspace.runs_dir()}. Start one on the Train page.", icon=":material/hourglass_empty:")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/arrow_forward:")
+else:
+    runs_table(runs)
+    compare(runs)
+    delete(runs)

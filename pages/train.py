@@ -1,0 +1,186 @@
+"""Train: start a run in a worker process and watch it live; the run is found again after a refresh."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from engine import jobs
+from engine.errors import TransferLabError
+from engine.rundir import FINISHED, RunDir
+from ui import charts, live
+from ui import format as fmt
+from ui.router import ensure_router
+from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, TRAIN_DEFAULTS, build_config
+from ui.widgets import init_state
+
+# Every redraw costs CPU in the Streamlit server and the browser, taken from training on a small
+# machine: the status every few seconds, the curves (plotly, the expensive part) less often.
+LIVE_EVERY_S = 3.0
+CHARTS_EVERY_S = 15.0
+LOG_LINES = 12
+STATE_ICONS = {
+    "queued": ":material/hourglass_top:",
+    "running": ":material/directions_run:",
+    "completed": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+}
+
+ensure_router()
+init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS, **TRAIN_DEFAULTS})
+
+
+def followed_run() -> RunDir | None:
+    """The run this session started, else the one in progress, else the newest (after a browser refresh)."""
+    path = st.session_state.train_run
+    if path and (Path(path) / "config.json").exists():
+        return RunDir(path)
+    active = jobs.active_runs()
+    return active[-1] if active else jobs.latest_run()
+
+
+def start() -> None:
+    try:
+        config = build_config(st.session_state)
+        run = jobs.start_run(config)
+    except TransferLabError as exc:
+        st.session_state.start_error = str(exc)
+        return
+    st.session_state.start_error = None
+    st.session_state.train_run = str(run.path)
+
+
+def new_run_section() -> None:
+    st.subheader("New run")
+    state = st.session_state
+    if not state.data_path or state.data_summary is None:
+        st.info("Choose your data first.", icon=":material/upload_file:")
+        st.page_link("pages/data.py", label="Go to Data", icon=":material/arrow_forward:")
+        return
+    settings = state.settings or {}
+    rows = {
+        "data": f"{state.data_name} ({state.data_summary['rows']:,} examples, {len(state.data_summary['classes'])} "
+        f"classes; text: {state.text_column}, label: {state.label_column})",
+        "model": state.model,
+        "strategy": state.strategy or "lora",
+        "preset": state.preset,
+        "epochs": settings.get("epochs") or "strategy default",
+        "max length": settings.get("max_length") or "Automatic",
+    }
+    st.dataframe(
+        pd.DataFrame({"setting": list(rows), "value": [str(v) for v in rows.values()]}),
+        hide_index=True,
+        width="content",
+    )
+    busy = len(jobs.active_runs()) >= jobs.max_concurrent_runs()
+    if busy:
+        st.caption("Another run is using the device: a new run waits in the queue and starts when it finishes.")
+    st.button("Start training", type="primary", icon=":material/play_arrow:", on_click=start, key="start_training")
+    if state.get("start_error"):
+        st.error(state.start_error, icon=":material/error:")
+    st.page_link("pages/model.py", label="Change the model, strategy or settings", icon=":material/tune:")
+
+
+def event_tail(run: RunDir) -> list[dict]:
+    tail = st.session_state.get("event_tail")
+    if tail is None or tail.path != run.events_path:
+        tail = st.session_state.event_tail = live.EventTail(run.events_path)
+    return tail.update()
+
+
+def log_lines(run: RunDir, events: list[dict]) -> list[str]:
+    lines = live.tail_lines(run.path / jobs.WORKER_LOG, LOG_LINES)
+    if lines:
+        return lines
+    # A run started from the command line has no worker.log: show its latest events instead.
+    return [
+        f"step {e['step']}  loss {e['loss']:.4f}" if e.get("type") == "train" else str(e) for e in events[-LOG_LINES:]
+    ]
+
+
+def cancel(run: RunDir) -> None:
+    jobs.cancel_run(run)
+
+
+def resume(run: RunDir) -> None:
+    try:
+        jobs.resume_run(run)
+    except TransferLabError as exc:
+        st.session_state.start_error = str(exc)
+
+
+def curves_view(path: str) -> None:
+    """The train loss and validation curves, redrawn every CHARTS_EVERY_S while the run is going."""
+    events = event_tail(RunDir(path))
+    left, right = st.columns(2)
+    left.plotly_chart(charts.loss_curve(events), width="stretch", key="live_loss")
+    right.plotly_chart(charts.metric_curve(events), width="stretch", key="live_metrics")
+
+
+def run_view(path: str, shown_state: str) -> None:
+    """Everything about one run, redrawn every LIVE_EVERY_S while it is queued or running."""
+    run = RunDir(path)
+    status = jobs.refresh_status(run)
+    state = status.get("state", "unknown")
+    if state != shown_state and (state in FINISHED or shown_state in FINISHED):
+        st.rerun()  # started or ended: redraw the page so polling starts or stops
+    events = event_tail(run)
+
+    st.markdown(f"#### {run.name}")
+    message = str(status.get("message", ""))
+    icon = STATE_ICONS.get(state)
+    if state == "failed":
+        st.error(f"Training failed. {message}", icon=icon)
+        st.caption(
+            "What to try: the message above says what went wrong. Resume the run to continue from its last "
+            "checkpoint, or change the settings on the Model & strategy page and start a new run."
+        )
+    elif state == "cancelled":
+        st.warning(f"Cancelled. {message}", icon=icon)
+    elif state == "completed":
+        st.success(message or "Training completed.", icon=icon)
+        st.page_link("pages/results.py", label="See the results", icon=":material/analytics:")
+    else:
+        st.info(f"{state.capitalize()}: {message}", icon=icon)
+
+    fraction, words = live.progress(status)
+    st.progress(fraction, text=words)
+
+    train_df, eval_df = charts.events_frames(events)
+    started = status.get("started_at")
+    end = status.get("finished_at") or time.time()
+    cols = st.columns(4)
+    p = status.get("progress") or {}
+    cols[0].metric("Epoch", f"{p['epoch']:.1f}" if isinstance(p.get("epoch"), (int, float)) else "–")
+    cols[1].metric("Samples / s", f"{train_df['samples_per_second'].iloc[-1]:.1f}" if not train_df.empty else "–")
+    cols[2].metric("Elapsed", fmt.seconds(end - started) if started else "–")
+    best = eval_df["eval_macro_f1"].max() if "eval_macro_f1" in eval_df else None
+    cols[3].metric("Best validation macro-F1", f"{best:.3f}" if best is not None and best == best else "–")
+
+    st.caption("Latest log lines")
+    st.code("\n".join(log_lines(run, events)) or "(nothing yet)", language=None)
+
+    if state in jobs.ACTIVE:
+        st.button("Cancel training", icon=":material/stop:", on_click=cancel, args=(run,), key="cancel_run")
+    elif state in ("failed", "cancelled"):
+        st.button(
+            "Resume from the last checkpoint", icon=":material/replay:", on_click=resume, args=(run,), key="resume_run"
+        )
+
+
+st.title("Train")
+new_run_section()
+st.divider()
+run = followed_run()
+if run is None:
+    st.info("No runs yet. Start one above; it trains in the background and shows up here.")
+else:
+    st.subheader("Run")
+    state = jobs.refresh_status(run).get("state", "unknown")
+    active = state in jobs.ACTIVE
+    st.fragment(run_every=LIVE_EVERY_S if active else None)(run_view)(str(run.path), state)
+    st.fragment(run_every=CHARTS_EVERY_S if active else None)(curves_view)(str(run.path))

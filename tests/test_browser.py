@@ -1,0 +1,173 @@
+"""The real app in headless Chromium, clicked through the way a person does it.
+
+``streamlit run app.py`` serves the dashboard with a private workspace; Playwright drives Debian's
+Chromium (/usr/bin/chromium; ``make test`` installs it when missing). Upload a CSV, type a tiny
+local model's folder, pick LoRA, start training, reload the tab mid-run and find the run again,
+wait for it, read the metrics and the confusion matrix, try a prediction. Screenshots go to the
+test's temp folder and are copied to /tmp/screens/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENS = Path("/tmp/screens")
+TRAIN_TIMEOUT_MS = 240_000
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's Chromium is not installed (/usr/bin/chromium); `make test` installs it"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def server(tmp_path):
+    """``streamlit run app.py`` on a free port with its own TRANSFERLAB_HOME; yields (url, workspace)."""
+    port = free_port()
+    home = tmp_path / "workspace"
+    env = {**os.environ, "TRANSFERLAB_HOME": str(home), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    log = (tmp_path / "streamlit.log").open("wb")
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise AssertionError(f"streamlit did not start:\n{(tmp_path / 'streamlit.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url, home
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_upload_train_reload_results_and_try_it_in_a_browser(server, tiny_bert, topic_csv, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, home = server
+    shots = tmp_path / "screens"
+    shots.mkdir()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})  # tall: whole pages in one shot
+        page.set_default_timeout(60_000)
+
+        def shot(name: str) -> None:
+            page.wait_for_timeout(1500)  # let charts and tables finish drawing
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+        def go(title: str) -> None:
+            page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+            expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+
+        try:
+            # Data: upload a CSV; the engine's checks and the class chart appear.
+            page.goto(url)
+            expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+            expect(page.get_by_test_id("stSidebar").get_by_text(re.compile(r"^(CPU|GPU)"))).to_be_visible()
+            page.locator('input[type="file"]').set_input_files(str(topic_csv))
+            expect(page.get_by_text("Ready: 90 examples in 3 classes.")).to_be_visible()
+            expect(page.get_by_test_id("stPlotlyChart")).to_be_visible()
+            shot("01-data")
+
+            # Model & strategy: a local model folder typed in the field, LoRA, the Quick look preset.
+            go("Model & strategy")
+            field = page.get_by_label(re.compile("^Model: a name from the cards"))
+            field.fill(str(tiny_bert))
+            field.press("Enter")
+            expect(page.get_by_text(f"Using {tiny_bert}.")).to_be_visible()
+            # The Advanced fields follow the chosen strategy and preset (the browser keeps what it shows, so
+            # the page must overwrite it): open them first, as a curious user would.
+            page.get_by_text("Advanced", exact=True).click()
+            epochs = page.get_by_label("Epochs (passes over the training data)")
+            page.get_by_test_id("stRadio").get_by_text(re.compile(r"^LoRA \(low-rank adapters\)")).click()
+            page.get_by_role("radio", name="Quick look").click()
+            expect(page.get_by_text("A first result in a few minutes")).to_be_visible()
+            expect(epochs).to_have_value("1")
+            expect(page.get_by_test_id("stMetric").filter(has_text="Estimated time")).to_be_visible()
+            shot("02-model")
+
+            # Train: start, then reload the tab while the run is going.
+            go("Train")
+            page.get_by_role("button", name="Start training").click()
+            expect(page.get_by_test_id("stMain").get_by_text(re.compile(r"^(Queued|Running): "))).to_be_visible()
+            runs = list((home / "runs").iterdir())
+            assert len(runs) == 1
+            name = runs[0].name
+            shot("03-train-started")
+            page.reload()
+            expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
+            expect(page.get_by_role("heading", name=name)).to_be_visible()
+            state = (runs[0] / "status.json").read_text()
+            assert '"completed"' not in state, "the run finished before the reload; the test could not check it"
+            expect(page.get_by_test_id("stSidebar").get_by_text(name)).to_be_visible()
+            shot("04-train-after-reload")
+            expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+            shot("05-train-completed")
+
+            # Results: metric cards and the confusion matrix.
+            go("Results")
+            expect(page.get_by_test_id("stMetric").filter(has_text="Accuracy")).to_be_visible()
+            expect(page.get_by_text("Confusion matrix (test split)")).to_be_visible()
+            expect(page.get_by_text("Per-class scores (test split)")).to_be_visible()
+            expect(page.get_by_role("button", name=re.compile("Model folder"))).to_be_visible()
+            shot("06-results")
+
+            # Try it: one text, its label and the probability bars.
+            go("Try it")
+            page.get_by_role("textbox", name="Text").fill(
+                "my card payment was charged twice, please refund the invoice"
+            )
+            page.get_by_role("button", name="Predict").click()
+            expect(page.get_by_test_id("stMetric").filter(has_text="Predicted label")).to_be_visible()
+            expect(page.get_by_text("Probability per class")).to_be_visible()
+            shot("07-try-it")
+
+            go("Runs")
+            expect(page.get_by_test_id("stMain").get_by_text(name).filter(visible=True).first).to_be_visible()
+            shot("08-runs")
+        except BaseException:
+            page.screenshot(path=str(shots / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+            SCREENS.mkdir(exist_ok=True)
+            for png in shots.glob("*.png"):
+                shutil.copy(png, SCREENS / png.name)

@@ -1,0 +1,48 @@
+"""The sidebar every page shares: the device, and the run in progress with its progress."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from engine import jobs
+from engine.device import describe_hardware
+from ui import live
+
+# Poll quickly while a run is going, slowly otherwise (to notice a run started elsewhere).
+ACTIVE_EVERY_S = 5.0
+IDLE_EVERY_S = 10.0
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def device_line() -> str:
+    return describe_hardware()
+
+
+def _active_runs_view(was_active: bool) -> None:
+    active = jobs.active_runs()
+    if not active:
+        st.caption("No run in progress.")
+        if was_active:
+            # A run just ended: redraw the page (the Train page shows the result, polling slows down).
+            st.rerun()
+        return
+    if not was_active:
+        st.rerun()  # a run started elsewhere: poll at the faster rate
+    for run in active:
+        status = run.status()
+        fraction, words = live.progress(status)
+        st.markdown(f"**{status.get('state', '').capitalize()}**: `{run.name}`")
+        st.progress(fraction, text=words)
+        message = str(status.get("message", ""))
+        if status.get("state") == "queued" and message != words:
+            st.caption(message)  # e.g. which run it waits for
+    st.page_link("pages/train.py", label="Watch it on the Train page", icon=":material/monitoring:")
+
+
+def show() -> None:
+    with st.sidebar:
+        st.caption("Device")
+        st.text(device_line())
+        st.caption("Training")
+        active = bool(jobs.active_runs())
+        st.fragment(run_every=ACTIVE_EVERY_S if active else IDLE_EVERY_S)(_active_runs_view)(active)
