@@ -70,6 +70,10 @@ def measure(strategy: str, preset: str, screens: Path, timeout_s: int) -> dict:
 
             page.get_by_test_id("stRadio").get_by_text(re.compile("^" + re.escape(STRATEGIES[strategy].title))).click()
             page.get_by_role("radio", name=preset).click()
+            from engine.config import PRESETS
+
+            expect(page.get_by_text(PRESETS[preset]["help"])).to_be_visible()
+            page.wait_for_timeout(2000)  # let the estimate redraw for the chosen preset
             expect(page.get_by_test_id("stMetric").filter(has_text="Estimated time")).to_be_visible()
             estimate = page.get_by_test_id("stMetric").filter(has_text="Estimated time").inner_text()
             page.screenshot(path=str(screens / f"dash-{strategy}-model.png"), full_page=True)
