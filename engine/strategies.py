@@ -28,6 +28,13 @@ class Strategy:
     pretrained: bool  # start from the pre-trained weights (False: random weights of the same shape)
     cached_features: bool  # the backbone never changes, so its outputs can be computed once
     prepare: Callable[[Any, Any], Any]
+    # Image models (CNNs with batch norm) want a larger step than transformers fine-tuned on text.
+    image_learning_rate: float | None = None
+
+    def learning_rate(self, task: str = "text") -> float:
+        if task == "image" and self.image_learning_rate is not None:
+            return self.image_learning_rate
+        return self.default_learning_rate
 
 
 STRATEGIES: dict[str, Strategy] = {}
@@ -42,10 +49,19 @@ def register(
     default_learning_rate: float,
     pretrained: bool = True,
     cached_features: bool = False,
+    image_learning_rate: float | None = None,
 ) -> Callable[[Callable[[Any, Any], Any]], Callable[[Any, Any], Any]]:
     def decorator(prepare: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         STRATEGIES[name] = Strategy(
-            name, title, explanation, default_epochs, default_learning_rate, pretrained, cached_features, prepare
+            name,
+            title,
+            explanation,
+            default_epochs,
+            default_learning_rate,
+            pretrained,
+            cached_features,
+            prepare,
+            image_learning_rate,
         )
         return prepare
 
@@ -69,13 +85,15 @@ def _frozen(backbone: nn.Module, config: Any) -> nn.Module:
 @register(
     "partial",
     title="Freeze the bottom layers",
-    explanation="The embeddings and the bottom layers (general language knowledge) stay frozen; the top "
-    "layers and the classifier are retrained. A middle ground when you have a few thousand examples.",
+    explanation="The bottom layers (general knowledge: word meanings in text, edges and textures in "
+    "pictures) stay frozen; the top layers and the classifier are retrained. A middle ground when you have "
+    "a few thousand examples.",
     default_epochs=3,
     default_learning_rate=1e-4,
+    image_learning_rate=1e-3,
 )
 def _partial(backbone: nn.Module, config: Any) -> nn.Module:
-    layers = transformer_layers(backbone)
+    layers = backbone.layer_stack() if hasattr(backbone, "layer_stack") else transformer_layers(backbone)
     n_frozen = len(layers) // 2 if config.freeze_layers is None else config.freeze_layers
     if n_frozen > len(layers):
         from engine.errors import ConfigError
@@ -99,10 +117,11 @@ def _partial(backbone: nn.Module, config: Any) -> nn.Module:
     "lora",
     title="LoRA (low-rank adapters)",
     explanation="The pre-trained weights stay frozen; small low-rank 'adapter' matrices are added to the "
-    "attention layers and trained with the classifier. Close to full fine-tuning quality at a fraction "
+    "attention layers (the convolutions of a CNN) and trained with the classifier. Close to full fine-tuning quality at a fraction "
     "of the trainable parameters and memory.",
     default_epochs=3,
     default_learning_rate=1e-3,
+    image_learning_rate=2e-3,
 )
 def _lora(backbone: nn.Module, config: Any) -> nn.Module:
     from peft import LoraConfig, get_peft_model
@@ -111,7 +130,7 @@ def _lora(backbone: nn.Module, config: Any) -> nn.Module:
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=lora_target_modules(backbone),
+        target_modules=backbone.lora_targets() if hasattr(backbone, "lora_targets") else lora_target_modules(backbone),
         bias="none",
     )
     return get_peft_model(backbone, lora)
@@ -124,6 +143,7 @@ def _lora(backbone: nn.Module, config: Any) -> nn.Module:
     "the most accurate with enough data, and the slowest and most memory-hungry.",
     default_epochs=3,
     default_learning_rate=5e-5,
+    image_learning_rate=3e-4,
 )
 def _full(backbone: nn.Module, config: Any) -> nn.Module:
     backbone.requires_grad_(True)
@@ -138,6 +158,7 @@ def _full(backbone: nn.Module, config: Any) -> nn.Module:
     default_epochs=3,
     default_learning_rate=1e-4,
     pretrained=False,
+    image_learning_rate=1e-3,
 )
 def _scratch(backbone: nn.Module, config: Any) -> nn.Module:
     backbone.requires_grad_(True)

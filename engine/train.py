@@ -1,6 +1,7 @@
-"""Fine-tune a foundation model on labeled text, headless.
+"""Fine-tune a foundation model on labeled texts or pictures, headless.
 
     python -m engine.train --data data/spam_emails.csv --model minilm --strategy lora --out runs/x
+    python -m engine.train --data data/fashion_demo.zip --model efficientnet-lite0 --strategy frozen --out runs/y
     python -m engine.train --resume runs/x
 
 The run directory (see ``engine.rundir``) is the contract with the dashboard: config.json is
@@ -37,6 +38,26 @@ def load_splits(config: TrainConfig):
     for key, path in (("validation", config.validation_data), ("test", config.test_data)):
         if path:
             extra[key] = load_text_dataset(path, config.text_column, config.label_column, label_names=train.label_names)
+    return make_splits(
+        train,
+        validation=extra.get("validation"),
+        test=extra.get("test"),
+        validation_fraction=config.validation_fraction,
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+    )
+
+
+def load_image_splits(config: TrainConfig):
+    """Pictures: a ZIP or folder of class folders (or with a labels CSV), split per class like texts."""
+    from engine.data import make_splits
+    from engine.images import load_image_dataset
+
+    train = load_image_dataset(config.data, config.image_labels)
+    extra = {}
+    for key, path in (("validation", config.validation_data), ("test", config.test_data)):
+        if path:
+            extra[key] = load_image_dataset(path, label_names=train.label_names)
     return make_splits(
         train,
         validation=extra.get("validation"),
@@ -380,29 +401,97 @@ def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, A
         raise
 
 
+class TextJob:
+    """What is particular to text: the tokenizer, max length, token batches and text predictions.
+
+    ``engine.image_task.ImageJob`` is the same for pictures; ``_train`` drives either.
+    """
+
+    task = "text"
+
+    def __init__(self, config: TrainConfig, run: RunDir, resolved, strategy, splits, device) -> None:
+        from engine.modeling import TextClassifier, load_backbone, load_tokenizer, pooling_for
+        from engine.vision import is_image_model
+
+        if is_image_model(resolved):
+            raise ConfigError(
+                f"'{config.model}' is an image model, but the training data are texts. Choose a text model: "
+                "minilm (works offline), smollm2, or a Hugging Face model such as bert-base-uncased."
+            )
+        self.config, self.run, self.resolved, self.splits, self.device = config, run, resolved, splits, device
+        self.tokenizer = load_tokenizer(resolved)
+        backbone = load_backbone(resolved, pretrained=strategy.pretrained)
+        limit = model_token_limit(backbone.config, self.tokenizer)
+        self.max_length, note = choose_max_length(
+            config.max_length, token_lengths(self.tokenizer, splits.train.texts), limit, device.kind
+        )
+        if note:
+            run.append_event({"type": "warning", "message": note})
+            print(f"note: {note}", file=sys.stderr)
+        backbone = strategy.prepare(backbone, config)
+        self.classifier = TextClassifier(backbone, len(splits.label_names), pooling_for(backbone.config))
+        self.info = {"max_length": self.max_length}
+
+    def frozen_features(self) -> dict:
+        return frozen_features(
+            self.run, self.classifier, self.tokenizer, self.splits, self.max_length, self.resolved.path, self.device
+        )
+
+    def datasets(self):
+        from transformers import DataCollatorWithPadding
+
+        train_ds = encode(self.tokenizer, self.splits.train.texts, self.splits.train.labels, self.max_length)
+        eval_ds = encode(self.tokenizer, self.splits.validation.texts, self.splits.validation.labels, self.max_length)
+        # Batches of similar length pad little.
+        return train_ds, eval_ds, DataCollatorWithPadding(self.tokenizer), self.tokenizer, "group_by_length"
+
+    def predict_test(self):
+        from engine.modeling import predict_proba
+
+        return predict_proba(
+            self.classifier,
+            self.tokenizer,
+            self.splits.test.texts,
+            self.max_length,
+            device=self.device.kind,
+            precision=self.device.precision,
+        )
+
+    def save(self, label_names: list[str], card: str) -> None:
+        from engine.modeling import save_classifier
+
+        save_classifier(
+            self.classifier,
+            self.tokenizer,
+            self.run.model_dir,
+            strategy=self.config.strategy,
+            base_model=self.config.model,
+            base_model_path=self.resolved.path,
+            label_names=label_names,
+            max_length=self.max_length,
+            card=card,
+        )
+
+    def write_predictions(self, probs, label_names: list[str]) -> None:
+        test = self.splits.test
+        write_predictions(self.run.predictions_path, test.texts, test.labels, probs, label_names)
+
+
 def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | None:
     import torch
     import transformers
-    from transformers import DataCollatorWithPadding, set_seed
+    from transformers import set_seed
 
     from engine.device import choose_device
     from engine.metrics import classification_metrics
-    from engine.modeling import (
-        TextClassifier,
-        count_parameters,
-        load_backbone,
-        load_tokenizer,
-        pooling_for,
-        predict_proba,
-        resolve_model,
-        save_classifier,
-    )
+    from engine.modeling import count_parameters, resolve_model
     from engine.strategies import STRATEGIES
 
     transformers.logging.set_verbosity_error()
     run.set_status("running", "Loading data")
     device = choose_device(config.device, config.threads)
-    splits = load_splits(config)
+    task = config.task
+    splits = load_image_splits(config) if task == "image" else load_splits(config)
     for warning in splits.train.warnings:
         run.append_event({"type": "warning", "message": warning})
         print(f"note: {warning}", file=sys.stderr)
@@ -411,27 +500,24 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     set_seed(config.seed)
     strategy = STRATEGIES[config.strategy]
     resolved = resolve_model(config.model)
-    tokenizer = load_tokenizer(resolved)
-    backbone = load_backbone(resolved, pretrained=strategy.pretrained)
-    limit = model_token_limit(backbone.config, tokenizer)
-    max_length, note = choose_max_length(
-        config.max_length, token_lengths(tokenizer, splits.train.texts), limit, device.kind
-    )
-    if note:
-        run.append_event({"type": "warning", "message": note})
-        print(f"note: {note}", file=sys.stderr)
-    backbone = strategy.prepare(backbone, config)
-    classifier = TextClassifier(backbone, len(splits.label_names), pooling_for(backbone.config))
+    if task == "image":
+        from engine.image_task import ImageJob
+
+        job = ImageJob(config, run, resolved, strategy, splits, device)
+    else:
+        job = TextJob(config, run, resolved, strategy, splits, device)
+    classifier = job.classifier
     trainable, total = count_parameters(classifier)
     epochs = config.resolved_epochs()
     run.append_event(
         {
             "type": "setup",
+            "task": task,
             "trainable_params": trainable,
             "total_params": total,
             "device": device.name,
             "precision": device.precision,
-            "max_length": max_length,
+            **job.info,
             "train_examples": len(splits.train),
             "validation_examples": len(splits.validation),
             "test_examples": len(splits.test),
@@ -440,11 +526,11 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
 
     started = time.time()
     if strategy.cached_features:
-        # The backbone never changes: run it once per text (or not at all when cached) and
+        # The backbone never changes: run it once per example (or not at all when cached) and
         # train only the head on the stored features.
         run.set_status("running", "Computing features with the frozen model")
         classifier.to(device.kind)
-        feats = frozen_features(run, classifier, tokenizer, splits, max_length, resolved.path, device)
+        feats = job.frozen_features()
         model = classifier.head
 
         def as_dataset(name):
@@ -457,10 +543,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         collator, processing_class, sampling = None, None, "random"
     else:
         model = classifier
-        train_ds = encode(tokenizer, splits.train.texts, splits.train.labels, max_length)
-        eval_ds = encode(tokenizer, splits.validation.texts, splits.validation.labels, max_length)
-        collator = DataCollatorWithPadding(tokenizer)
-        processing_class, sampling = tokenizer, "group_by_length"
+        train_ds, eval_ds, collator, processing_class, sampling = job.datasets()
 
     trainer, callback = build_trainer(
         config, run, model, train_ds, eval_ds, collator, processing_class, sampling, device, epochs
@@ -486,13 +569,12 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
             logits = classifier.head(torch.from_numpy(feats["test"]).to(device.kind)).logits
             probs = torch.softmax(logits.float(), -1).cpu().numpy()
     else:
-        probs = predict_proba(
-            classifier, tokenizer, splits.test.texts, max_length, device=device.kind, precision=device.precision
-        )
+        probs = job.predict_test()
     preds = probs.argmax(-1)
     metrics = classification_metrics(splits.test.labels, preds, splits.label_names)
     best = trainer.state.best_metric
     metrics.update(
+        task=task,
         trainable_params=trainable,
         total_params=total,
         trainable_share=trainable / total,
@@ -503,7 +585,8 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         model=config.model,
         strategy=config.strategy,
         epochs=epochs,
-        max_length=max_length,
+        max_length=job.info.get("max_length"),
+        image_size=job.info.get("image_size"),
         best_validation_macro_f1=best,
         best_checkpoint=Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
         train_examples=len(splits.train),
@@ -513,19 +596,8 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     )
 
     run.set_status("running", "Saving the model")
-    label_names = splits.label_names
-    save_classifier(
-        classifier,
-        tokenizer,
-        run.model_dir,
-        strategy=config.strategy,
-        base_model=config.model,
-        base_model_path=resolved.path,
-        label_names=label_names,
-        max_length=max_length,
-        card=model_card(config, metrics),
-    )
-    write_predictions(run.predictions_path, splits.test.texts, splits.test.labels, probs, label_names)
+    job.save(splits.label_names, model_card(config, metrics))
+    job.write_predictions(probs, splits.label_names)
     write_json_atomic(run.metrics_path, metrics)
     shutil.rmtree(run.checkpoints_dir, ignore_errors=True)  # only needed to resume
     run.cancel_path.unlink(missing_ok=True)
@@ -542,13 +614,15 @@ def model_card(config: TrainConfig, metrics: dict[str, Any]) -> str:
         f"| {name} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
         for name, v in metrics["per_class"].items()
     )
-    return f"""# Text classifier fine-tuned with TransferLab
+    image = metrics.get("task") == "image"
+    inputs = f"image size {metrics['image_size']}" if image else f"max length {metrics['max_length']}"
+    return f"""# {"Image" if image else "Text"} classifier fine-tuned with TransferLab
 
 - Base model: `{config.model}`
 - Strategy: `{config.strategy}` ({metrics["trainable_params"]:,} of {metrics["total_params"]:,} parameters trained)
 - Training data: `{Path(config.data).name}` ({metrics["train_examples"]:,} training examples)
 - Labels: {", ".join(f"`{x}`" for x in metrics["labels"])}
-- Trained on {metrics["device"]} in {metrics["train_seconds"]:.0f} s, {metrics["epochs"]} epochs, max length {metrics["max_length"]}
+- Trained on {metrics["device"]} in {metrics["train_seconds"]:.0f} s, {metrics["epochs"]} epochs, {inputs}
 
 ## Test results ({metrics["test_examples"]:,} held-out examples)
 
@@ -560,7 +634,10 @@ Accuracy {metrics["accuracy"]:.4f}, macro-F1 {metrics["macro_f1"]:.4f}, weighted
 
 ## Using it
 
-With TransferLab:
+{_IMAGE_USAGE if image else _TEXT_USAGE}"""
+
+
+_TEXT_USAGE = """With TransferLab:
 
     python -m engine.predict --run RUN_DIR --data new_texts.csv --out predictions.csv
 
@@ -577,12 +654,28 @@ the pooled backbone output described in `transferlab.json`
 (`pooling`: `mean` = mean over non-padding tokens, `last` = last non-padding token).
 """
 
+_IMAGE_USAGE = """With TransferLab (a ZIP or a folder of pictures, any layout):
+
+    python -m engine.predict --run RUN_DIR --data new_images.zip --out predictions.csv
+
+In Python:
+
+    from engine.vision import load_image_classifier, predict_image_proba, ImageSpec
+    classifier, meta = load_image_classifier("RUN_DIR/model")
+    probs = predict_image_proba(classifier, ["photo.jpg"], ImageSpec.from_dict(meta["image_spec"]))
+
+`transferlab.json` records the preprocessing (`image_spec`: shorter side resized to `resize`, centre
+crop `size`, then normalised with `mean` and `std`). `backbone.safetensors` (if present) holds the
+retrained backbone, `adapter/` (LoRA) a peft adapter on top of the base model, and `head.safetensors`
+the linear classifier (`out.weight`, `out.bias`) applied to the backbone's feature vector.
+"""
+
 
 # --- CLI ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m engine.train",
-        description="Fine-tune a foundation model on labeled text and write a run directory.",
+        description="Fine-tune a foundation model on labeled texts or pictures and write a run directory.",
     )
     parser.add_argument("--out", help="Run directory to create (must not already hold a run).")
     parser.add_argument("--resume", metavar="RUN_DIR", help="Continue an interrupted run from its last checkpoint.")

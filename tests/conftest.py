@@ -143,3 +143,95 @@ def workspace(tmp_path, monkeypatch) -> Path:
 @pytest.fixture()
 def topic_csv(tmp_path) -> Path:
     return write_csv(tmp_path / "topics.csv", make_rows(30))
+
+
+# --- pictures -------------------------------------------------------------------------------------
+SHAPES = ("circle", "square", "stripes")
+
+
+def draw_shape(shape: str, seed: int, size: int = 40):
+    """A small RGB picture of a shape on a dark background: each class has its own shape and main colour
+    (so even a tiny model tells them apart quickly), and every seed differs."""
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    background = tuple(rng.randint(0, 80) for _ in range(3))
+    image = Image.new("RGB", (size, size), background)
+    draw = ImageDraw.Draw(image)
+    color = [rng.randint(0, 90) for _ in range(3)]
+    color[SHAPES.index(shape) % 3] = rng.randint(190, 255)
+    color = tuple(color)
+    m = rng.randint(4, 9)
+    if shape == "circle":
+        draw.ellipse((m, m, size - m, size - m), fill=color)
+    elif shape == "square":
+        draw.rectangle((m, m, size - m, size - m), fill=color)
+    else:
+        for x in range(rng.randint(0, 3), size, 8):
+            draw.rectangle((x, 0, x + 3, size), fill=color)
+    return image
+
+
+def write_image_zip(path: Path, n_per_class: int = 12, shapes: tuple[str, ...] = SHAPES, seed: int = 0) -> Path:
+    """A ZIP in the usual layout: one folder per class of PNG pictures."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for c, shape in enumerate(shapes):
+            for i in range(n_per_class):
+                buf = io.BytesIO()
+                draw_shape(shape, seed * 10_000 + c * 1000 + i).save(buf, format="PNG")
+                zf.writestr(f"{shape}/{shape}_{i:03d}.png", buf.getvalue())
+    return path
+
+
+def build_tiny_image_model(folder: Path, kind: str = "resnet") -> Path:
+    """A tiny image-classification model and its preprocessor config, saved like a hub model."""
+    import json
+
+    import torch
+    from transformers import AutoModelForImageClassification, ResNetConfig, ViTConfig
+
+    if kind == "resnet":
+        config = ResNetConfig(
+            num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], layer_type="basic", num_labels=5
+        )
+    else:
+        config = ViTConfig(
+            image_size=32,
+            patch_size=8,
+            num_channels=3,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            num_labels=5,
+        )
+    torch.manual_seed(0)
+    AutoModelForImageClassification.from_config(config).save_pretrained(folder)
+    processor = {
+        "do_resize": True,
+        "size": {"height": 32, "width": 32} if kind == "vit" else {"shortest_edge": 32},
+        "crop_pct": 0.875 if kind == "resnet" else None,
+        "do_normalize": True,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5],
+    }
+    (folder / "preprocessor_config.json").write_text(json.dumps(processor), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_resnet(tmp_path_factory) -> Path:
+    return build_tiny_image_model(tmp_path_factory.mktemp("tiny-resnet"), "resnet")
+
+
+@pytest.fixture(scope="session")
+def tiny_vit(tmp_path_factory) -> Path:
+    return build_tiny_image_model(tmp_path_factory.mktemp("tiny-vit"), "vit")
+
+
+@pytest.fixture()
+def shapes_zip(tmp_path) -> Path:
+    return write_image_zip(tmp_path / "shapes.zip")
