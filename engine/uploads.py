@@ -3,6 +3,8 @@
 ``workspace/uploads/<first 16 hex digits of the SHA-256>/<file name>``: the same bytes uploaded
 again land on the same path and are not rewritten. The user's file name is kept (it names the
 format and is what people recognise), with any folder parts and unsafe characters removed.
+Any format is stored as it is: tables (CSV, Excel, ...) and ZIPs of images alike; reading and
+checking them is :mod:`engine.data`'s and :mod:`engine.images`' job (``is_image_data`` tells which).
 
 >>> path = save_upload(b"text,label\\nhello,a\\n", "../../my data.csv")
 >>> path.name
@@ -50,9 +52,14 @@ def save_upload(data: bytes, filename: str) -> Path:
     """Store uploaded bytes and return their path (the same path for the same bytes and name)."""
     name = safe_filename(filename)
     if len(data) > MAX_FILE_BYTES:
+        fix = (
+            "Use fewer images, or smaller ones (about 512 pixels on the long side is plenty for training)."
+            if name.lower().endswith(".zip")
+            else "Use a sample of the rows, or split the file into smaller ones."
+        )
         raise DataError(
             f"'{name}' is {len(data) / 1024**2:.0f} MB; TransferLab reads files up to "
-            f"{MAX_FILE_BYTES // 1024**2} MB. Use a sample of the rows, or split the file into smaller ones."
+            f"{MAX_FILE_BYTES // 1024**2} MB. {fix}"
         )
     folder = uploads_dir() / hashlib.sha256(data).hexdigest()[:16]
     path = folder / name

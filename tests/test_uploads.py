@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 import engine.uploads as uploads
 from engine.data import load_text_dataset
 from engine.errors import DataError
+from engine.images import is_image_data, load_image_dataset
 from engine.uploads import list_uploads, safe_filename, save_upload
 
 CSV = b"text,label\nthe parcel is late,shipping\nrefund my card,billing\n"
@@ -83,3 +85,19 @@ def test_list_uploads_newest_first_and_loadable(workspace):
 
 def test_no_uploads_yet(workspace):
     assert list_uploads() == []
+
+
+def test_zip_uploads_are_stored_as_they_are_and_load_as_images(workspace):
+    demo = (Path(__file__).resolve().parent.parent / "data" / "fashion_demo.zip").read_bytes()
+    path = save_upload(demo, "C:\\Users\\me\\fashion_demo.zip")
+    assert path.name == "fashion_demo.zip" and path.read_bytes() == demo and is_image_data(path)
+    assert [u["name"] for u in list_uploads()] == ["fashion_demo.zip"]
+    data = load_image_dataset(path)
+    assert len(data) == 1000 and data.source == "fashion_demo.zip"
+
+
+def test_too_large_zips_are_refused_with_advice_about_images(workspace, monkeypatch):
+    monkeypatch.setattr(uploads, "MAX_FILE_BYTES", 1024**2)
+    with pytest.raises(DataError, match="up to 1 MB. Use fewer images, or smaller ones"):
+        save_upload(b"PK" + bytes(1024**2), "photos.zip")
+    assert not list((workspace / "uploads").rglob("*.zip"))
