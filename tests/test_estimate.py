@@ -197,3 +197,63 @@ def test_recommend_strategy_by_data_size_and_hardware(n, gpu, expected):
     strategy, why = recommend_strategy(n, gpu)
     assert strategy == expected and strategy in STRATEGIES
     assert f"{n:,}" in why and why.endswith(".") and why.count(". ") == 0  # one plain sentence
+
+
+# --- pictures ---------------------------------------------------------------------------------------
+def real_image_count(model: str, config: TrainConfig, num_labels: int) -> tuple[int, int]:
+    from engine.modeling import count_parameters
+    from engine.resolve import resolve_model
+    from engine.vision import ImageClassifier, load_image_backbone
+
+    strategy = STRATEGIES[config.strategy]
+    backbone = load_image_backbone(resolve_model(model), pretrained=False, image_size=config.image_size or 224)
+    dim = backbone.feature_dim
+    return count_parameters(ImageClassifier(strategy.prepare(backbone, config), num_labels, dim))
+
+
+@pytest.fixture()
+def in_process_probe(monkeypatch):
+    """The probe without its subprocess (the subprocess path has its own test)."""
+    from engine.probe import probe
+
+    monkeypatch.setattr(est, "image_probe", lambda model, image_size=None: probe(model, image_size))
+
+
+@pytest.mark.parametrize("kind", ["resnet", "vit"])
+@pytest.mark.parametrize(
+    "strategy, extra",
+    [("frozen", {}), ("partial", {}), ("partial", {"freeze_layers": 0}), ("lora", {}), ("lora", {"lora_r": 4})]
+    + [("full", {}), ("scratch", {})],
+)
+def test_image_parameter_counts_match_the_built_tiny_models(
+    in_process_probe, tiny_resnet, tiny_vit, kind, strategy, extra
+):
+    model = str(tiny_resnet if kind == "resnet" else tiny_vit)
+    config = TrainConfig(data="pictures.zip", model=model, strategy=strategy, image_size=32, **extra)
+    e = estimate(config, n_train=100, num_labels=3)
+    assert (e.trainable_params, e.total_params) == real_image_count(model, config, num_labels=3)
+
+
+def test_efficientnet_lite0_counts_and_the_probe_subprocess_cache(workspace, monkeypatch):
+    config = TrainConfig(data="pictures.zip", model="efficientnet-lite0", strategy="lora", image_size=128)
+    e = estimate(config, n_train=700, num_labels=10)  # through `python -m engine.probe`
+    assert (e.trainable_params, e.total_params) == real_image_count("efficientnet-lite0", config, num_labels=10)
+    assert len(list((workspace / "cache" / "probes").glob("*.json"))) == 1
+
+    def no_subprocess(*a, **kw):
+        raise AssertionError("the probe ran again instead of coming from the cache")
+
+    monkeypatch.setattr(est.subprocess, "run", no_subprocess)
+    assert estimate(config, n_train=700, num_labels=10).trainable_params == e.trainable_params
+
+
+def test_image_hub_model_not_downloaded_is_approximated_from_the_catalog(monkeypatch):
+    def offline(model, image_size=None):
+        raise ModelNotAvailableError("not downloaded")
+
+    monkeypatch.setattr(est, "image_probe", offline)
+    e = estimate(TrainConfig(data="pictures.zip", model="microsoft/resnet-50", strategy="full"), n_train=500)
+    assert e.approximate_params and 20e6 < e.total_params < 30e6
+    assert e.fits  # a ResNet-50 at batch 16 fits in a few GB
+    with pytest.raises(ModelNotAvailableError):
+        estimate(TrainConfig(data="pictures.zip", model="someone/unknown-vit", strategy="full"), n_train=500)
