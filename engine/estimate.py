@@ -570,7 +570,10 @@ def _estimate_images(config: TrainConfig, n_train: int, num_labels: int) -> Esti
 
     blocks = probe["blocks"]
     n_frozen = len(blocks) // 2 if config.freeze_layers is None else min(config.freeze_layers, len(blocks))
-    top_share = sum(blocks[n_frozen:]) / max(1, sum(blocks)) if config.strategy == "partial" else 1.0
+    # Share of the forward FLOPs above the frozen blocks: what backward runs through with partial.
+    block_flops = probe.get("block_flops") or [probe["forward_flops"] / len(blocks)] * len(blocks)
+    frozen_flops = sum(block_flops[:n_frozen]) + (probe["forward_flops"] - sum(block_flops)) * (n_frozen > 0) / 2
+    top_share = 1 - frozen_flops / max(1, probe["forward_flops"]) if config.strategy == "partial" else 1.0
     activations_per_image = probe["activation_floats"] * 4
     if config.strategy == "frozen":
         activations = IMAGE_FEATURE_BATCH * activations_per_image / 4 + n_all * probe["feature_dim"] * 4

@@ -57,6 +57,17 @@ def probe(model: str, image_size: int | None) -> dict[str, Any]:
         backbone(x)
     for h in hooks:
         h.remove()
+    names = {id(m): name for name, m in backbone.named_modules()}
+    counts = flops.get_flop_counts()
+
+    def module_flops(block: nn.Module) -> int:
+        # FlopCounterMode keys modules by their class-qualified path; match on the attribute path.
+        name = names[id(block)]
+        for key, ops in counts.items():
+            if key.split(".", 1)[-1] == name or key == name:
+                return int(sum(ops.values()))
+        return 0
+
     return {
         "model": model,
         "image_size": spec.size,
@@ -66,6 +77,7 @@ def probe(model: str, image_size: int | None) -> dict[str, Any]:
         "after": sum(p.numel() for p in order[last + 1 :]),
         "lora_per_rank": lora_per_rank,
         "forward_flops": int(flops.get_total_flops()),
+        "block_flops": [module_flops(block) for block in stack],
         "activation_floats": int(activations),
     }
 
