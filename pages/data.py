@@ -1,34 +1,42 @@
-"""Data: upload a labeled file (or take the demo data), pick the columns, see what the engine makes of it."""
+"""Data: upload a labeled file or a ZIP of pictures (or take a demo), see what the engine makes of it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from engine import data as engine_data
+from engine import images
 from engine.config import TrainConfig
 from engine.errors import TransferLabError
 from engine.uploads import list_uploads, save_upload
 from engine.workspace import PROJECT_ROOT
 from ui import charts
 from ui import format as fmt
+from ui.gallery import show_pictures
 from ui.router import ensure_router
-from ui.state import DATA_DEFAULTS
+from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, match_model_to_task
 from ui.widgets import init_state, show_error
 
-DEMO = PROJECT_ROOT / "data" / "spam_emails.csv"
-UPLOAD_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "pq", "xlsx", "xls"]
+DEMOS = {"demo": PROJECT_ROOT / "data" / "spam_emails.csv", "demo_images": PROJECT_ROOT / "data" / "fashion_demo.zip"}
+TABLE_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "pq", "xlsx", "xls"]
+UPLOAD_TYPES = [*TABLE_TYPES, "zip"]
+LABEL_TABLE_TYPES = ["csv", "tsv", "txt", "xlsx", "xls"]
 IMBALANCE_WARNING = 3.0  # largest class over smallest
+THUMBS_PER_CLASS = 6
+THUMBS_CLASSES = 20  # classes shown with thumbnails; more would make a very long page
 SOURCES = {
     "upload": "Upload a file",
     "demo": "Use the demo data (spam e-mails)",
+    "demo_images": "Use the demo pictures (Fashion)",
     "earlier": "An earlier upload",
 }
 _DEFAULTS = TrainConfig(data="-")
 
 ensure_router()
-init_state({**DATA_DEFAULTS, "data_source": "upload"})
+init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS, "data_source": "upload"})
 
 
 # Uploads are stored by content hash, so a path always means the same bytes and is a safe cache key.
@@ -40,6 +48,33 @@ def read_table(path: str):
 @st.cache_data(show_spinner="Checking the data…", max_entries=16)
 def load_dataset(path: str, text_column: str, label_column: str) -> engine_data.TextDataset:
     return engine_data.load_text_dataset(path, text_column, label_column)
+
+
+@st.cache_data(show_spinner="Unpacking and checking the pictures…", max_entries=8)
+def load_pictures(path: str, labels_file: str | None) -> images.ImageDataset:
+    return images.load_image_dataset(path, labels_file)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def describe_pictures(path: str, labels_file: str | None) -> dict:
+    dataset = load_pictures(path, labels_file)
+    return {
+        **images.describe_images(dataset),
+        "samples": images.sample_images(dataset, per_class=THUMBS_PER_CLASS),
+        "root": dataset.root,
+    }
+
+
+def store_upload(uploaded) -> str | None:
+    """The stored path of an uploaded file, saved once per upload (not on every rerun)."""
+    saved = st.session_state.setdefault("saved_uploads", {})
+    if uploaded.file_id not in saved:
+        try:
+            saved[uploaded.file_id] = str(save_upload(uploaded.getvalue(), uploaded.name))
+        except TransferLabError as exc:
+            show_error(exc)
+            return None
+    return saved[uploaded.file_id]
 
 
 def choose_file() -> str | None:
@@ -62,7 +97,13 @@ def choose_file() -> str | None:
             "5,882 e-mails from the SpamAssassin public corpus, labelled ham or spam (see data/README.md). "
             "A good first run: MiniLM with the frozen or LoRA strategy."
         )
-        return str(DEMO)
+        return str(DEMOS[source])
+    if source == "demo_images":
+        st.caption(
+            "1,000 small grayscale pictures of clothes from Fashion-MNIST, 100 in each of 10 classes "
+            "(see data/README.md). A good first run: EfficientNet-Lite0 with the frozen strategy."
+        )
+        return str(DEMOS[source])
     if source == "earlier":
         by_path = {u["path"]: u for u in uploads}
         paths = list(by_path)
@@ -77,24 +118,18 @@ def choose_file() -> str | None:
             ),
         )
     uploaded = st.file_uploader(
-        "A file with one column of texts and one of labels",
+        "A file with one column of texts and one of labels, or a ZIP of pictures with one folder per class",
         type=UPLOAD_TYPES,
-        help=f"CSV, TSV, JSON, JSON Lines, Parquet or Excel, up to {engine_data.MAX_FILE_BYTES // 1024**2} MB.",
+        help=f"Texts: CSV, TSV, JSON, JSON Lines, Parquet or Excel. Pictures: a ZIP of JPEG, PNG, BMP, WebP or GIF "
+        f"images in one folder per class (cat/1.jpg, dog/2.jpg, ...). Up to {engine_data.MAX_FILE_BYTES // 1024**2} MB.",
     )
     if uploaded is None:
         # Keep the file chosen earlier in this session (the uploader forgets it when the page changes).
-        if st.session_state.data_path and st.session_state.data_path != str(DEMO):
+        if st.session_state.data_path and st.session_state.data_path not in {str(p) for p in DEMOS.values()}:
             st.caption(f"Using {st.session_state.data_name}. Upload another file to replace it.")
             return st.session_state.data_path
         return None
-    saved = st.session_state.setdefault("saved_uploads", {})
-    if uploaded.file_id not in saved:  # store each upload once, not on every rerun
-        try:
-            saved[uploaded.file_id] = str(save_upload(uploaded.getvalue(), uploaded.name))
-        except TransferLabError as exc:
-            show_error(exc)
-            return None
-    return saved[uploaded.file_id]
+    return store_upload(uploaded)
 
 
 def pick_columns(path: str, columns: list[str], guessed: tuple[str | None, str | None]) -> tuple[str, str]:
@@ -151,16 +186,35 @@ def show_dataset(path: str) -> None:
     counts = summary["class_counts"]
     st.subheader("Classes")
     st.plotly_chart(charts.class_counts_bar(counts), width="stretch", key="class_counts")
+    warn_imbalance(counts, "examples")
+
+    sizes = show_split(dataset, "Examples")
+    if sizes is None:
+        return
+    lengths = summary["text_length"]
+    st.caption(
+        f"Split per class with seed {_DEFAULTS.seed}. Text length in characters: median {lengths['median']:,}, "
+        f"95% are under {lengths['p95']:,}, the longest {lengths['max']:,}."
+    )
+    st.session_state.data_summary = {**summary, **sizes}
+    st.success(f"Ready: {len(dataset):,} examples in {len(counts)} classes.", icon=":material/check_circle:")
+    st.page_link("pages/model.py", label="Next: choose a model and a strategy", icon=":material/arrow_forward:")
+
+
+def warn_imbalance(counts: dict[str, int], unit: str) -> None:
     ratio = charts.imbalance_ratio(counts)
     if ratio >= IMBALANCE_WARNING:
         smallest = min(counts, key=counts.get)
         largest = max(counts, key=counts.get)
         st.warning(
-            f"The classes are imbalanced: '{largest}' has {counts[largest]:,} examples, '{smallest}' only "
+            f"The classes are imbalanced: '{largest}' has {counts[largest]:,} {unit}, '{smallest}' only "
             f"{counts[smallest]:,} ({ratio:.0f} to 1). Accuracy can look good while '{smallest}' is mostly missed: "
-            "watch macro-F1 and the per-class scores on the Results page, or add examples of the small classes."
+            f"watch macro-F1 and the per-class scores on the Results page, or add {unit} of the small classes."
         )
 
+
+def show_split(dataset, unit: str) -> dict[str, int] | None:
+    """The train/validation/test sizes the engine will use (same fractions and seed), or None after an error."""
     try:
         splits = engine_data.make_splits(
             dataset,
@@ -170,31 +224,98 @@ def show_dataset(path: str) -> None:
         )
     except TransferLabError as exc:
         show_error(exc)
-        return
+        return None
     st.subheader("Split")
     cols = st.columns(4)
-    cols[0].metric("Examples", f"{len(dataset):,}")
+    cols[0].metric(unit, f"{len(dataset):,}")
     cols[1].metric("Training", f"{len(splits.train):,}")
     cols[2].metric("Validation", f"{len(splits.validation):,}", help="Checked after every epoch to keep the best.")
     cols[3].metric("Test", f"{len(splits.test):,}", help="Held out until the end: the Results page scores on it.")
-    lengths = summary["text_length"]
-    st.caption(
-        f"Split per class with seed {_DEFAULTS.seed}. Text length in characters: median {lengths['median']:,}, "
-        f"95% are under {lengths['p95']:,}, the longest {lengths['max']:,}."
-    )
+    return {"n_train": len(splits.train), "n_validation": len(splits.validation), "n_test": len(splits.test)}
 
-    st.session_state.data_summary = {
-        **summary,
-        "n_train": len(splits.train),
-        "n_validation": len(splits.validation),
-        "n_test": len(splits.test),
-    }
-    st.success(f"Ready: {len(dataset):,} examples in {len(counts)} classes.", icon=":material/check_circle:")
+
+def forget_labels_file() -> None:
+    st.session_state.image_labels = st.session_state.image_labels_name = None
+    st.session_state.labels_uploader += 1  # a fresh (empty) uploader
+
+
+def choose_labels_file(path: str) -> str | None:
+    """Pictures without class folders: an optional table of file names and labels, uploaded beside the ZIP."""
+    st.session_state.setdefault("labels_uploader", 0)
+    if st.session_state.get("image_labels_for") != path:
+        # Another ZIP: a labels file belongs to the ZIP it was given with.
+        st.session_state.image_labels_for = path
+        st.session_state.image_labels = st.session_state.image_labels_name = None
+    if path == str(DEMOS["demo_images"]):
+        return None
+    with st.expander(
+        "Labels file (only for a ZIP without class folders)", expanded=bool(st.session_state.image_labels)
+    ):
+        uploaded = st.file_uploader(
+            "A table with two columns: the image file name (as in the ZIP) and its label",
+            type=LABEL_TABLE_TYPES,
+            key=f"w_image_labels:{st.session_state.labels_uploader}",
+            help="Not needed when each class's pictures are in a folder named after the class.",
+        )
+        if uploaded is not None:
+            stored = store_upload(uploaded)
+            if stored is not None:
+                st.session_state.image_labels, st.session_state.image_labels_name = stored, uploaded.name
+        if st.session_state.image_labels:
+            st.caption(f"The classes come from {st.session_state.image_labels_name}.")
+            st.button("Use the class folders instead", key="w_drop_image_labels", on_click=forget_labels_file)
+    return st.session_state.image_labels
+
+
+def show_pictures_dataset(path: str) -> None:
+    st.session_state.data_summary = None
+    labels_file = choose_labels_file(path)
+    try:
+        summary = describe_pictures(path, labels_file)
+        dataset = load_pictures(path, labels_file)
+    except TransferLabError as exc:
+        show_error(exc)
+        return
+    for warning in summary["warnings"]:
+        st.warning(warning)
+    if summary["skipped"]:
+        with st.expander(f"Skipped pictures ({len(summary['skipped']):,})"):
+            st.dataframe(pd.DataFrame(summary["skipped"]), hide_index=True, width="stretch")
+
+    counts = summary["class_counts"]
+    sizes = summary["image_size"]
+    st.subheader("Pictures")
+    st.caption(
+        f"{summary['rows']:,} pictures in {len(counts)} classes; typical size "
+        f"{sizes['median_width']}×{sizes['median_height']} pixels (from {sizes['sampled']:,} of them). "
+        "A few of each class:"
+    )
+    samples = summary["samples"]
+    for label in list(samples)[:THUMBS_CLASSES]:
+        paths = samples[label]
+        st.markdown(f"**{label}** · {counts.get(label, 0):,} pictures")
+        show_pictures(paths, [Path(p).name for p in paths])
+    if len(samples) > THUMBS_CLASSES:
+        st.caption(f"Thumbnails of the first {THUMBS_CLASSES} classes of {len(samples)}.")
+
+    st.subheader("Classes")
+    st.plotly_chart(charts.class_counts_bar(counts, title="Pictures per class"), width="stretch", key="class_counts")
+    if not any("imbalanced" in w for w in summary["warnings"]):  # the engine warns about strong imbalance itself
+        warn_imbalance(counts, "pictures")
+    split = show_split(dataset, "Pictures")
+    if split is None:
+        return
+    st.caption(f"Split per class with seed {_DEFAULTS.seed}.")
+    st.session_state.data_summary = {**summary, **split}
+    st.success(f"Ready: {summary['rows']:,} pictures in {len(counts)} classes.", icon=":material/check_circle:")
     st.page_link("pages/model.py", label="Next: choose a model and a strategy", icon=":material/arrow_forward:")
 
 
 st.title("Data")
-st.caption("Give TransferLab a file of texts with their labels. Nothing in your file is changed.")
+st.caption(
+    "Give TransferLab a file of texts with their labels, or a ZIP of pictures in one folder per class. "
+    "Nothing in your files is changed."
+)
 chosen = choose_file()
 if chosen != st.session_state.data_path:
     st.session_state.data_path = chosen
@@ -204,4 +325,9 @@ if chosen is None:
     st.info("Upload a file, or use the demo data to try TransferLab first.", icon=":material/upload_file:")
 else:
     st.session_state.data_name = Path(chosen).name
-    show_dataset(chosen)
+    st.session_state.data_task = "image" if images.is_image_data(chosen) else "text"
+    match_model_to_task(st.session_state)
+    if st.session_state.data_task == "image":
+        show_pictures_dataset(chosen)
+    else:
+        show_dataset(chosen)

@@ -14,11 +14,12 @@ from engine.resolve import resolve_model
 from engine.strategies import STRATEGIES
 from ui import format as fmt
 from ui.router import ensure_router
-from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, build_config, default_settings
+from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, TASK_WORDS, build_config, default_settings, match_model_to_task
 from ui.widgets import init_state, show_error
 
-LEARNING_RATES = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2]
+LEARNING_RATES = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2]
 MAX_LENGTHS = ["Automatic", 32, 64, 128, 256, 512]
+IMAGE_SIZES = ["Model's own", 32, 64, 96, 128, 160, 192, 224, 256, 320, 384]
 BATCH_SIZES = [4, 8, 16, 32, 64]
 LORA_RANKS = [2, 4, 8, 16, 32, 64]
 CHARS_PER_TOKEN = 4
@@ -27,6 +28,8 @@ CHARS_PER_TOKEN = 4
 
 ensure_router()
 init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS})
+# Pictures chosen on the Data page while a text model was selected (or the other way round).
+match_model_to_task(st.session_state)
 
 
 def use_model(name: str) -> None:
@@ -59,8 +62,9 @@ def gpu_present() -> bool:
     return has_gpu()
 
 
-def model_cards() -> None:
-    models = catalog.catalog("text")
+def model_cards(task: str, usable: bool = True) -> None:
+    """The catalog's models for ``task``; ``usable=False`` shows them without a button (the other kind of data)."""
+    models = catalog.catalog(task)
     for start in range(0, len(models), 3):
         for col, info in zip(st.columns(3), models[start : start + 3], strict=False):
             with col.container(border=True):
@@ -71,6 +75,8 @@ def model_cards() -> None:
                 else:
                     st.badge("needs the Hugging Face Hub", icon=":material/cloud:", color="gray")
                 st.caption(info.description)
+                if not usable:
+                    continue
                 chosen = st.session_state.model == info.name
                 st.button(
                     "Selected" if chosen else "Use this model",
@@ -82,9 +88,20 @@ def model_cards() -> None:
                 )
 
 
-def choose_model() -> None:
+def choose_model(task: str) -> None:
     st.subheader("1. Foundation model")
-    model_cards()
+    other = "text" if task == "image" else "image"
+    if st.session_state.data_path:
+        st.caption(f"Models for {TASK_WORDS[task]}, since your data are {TASK_WORDS[task]}.")
+    else:
+        st.caption(f"Models for {TASK_WORDS[task]}. Choose pictures on the Data page to train an image model.")
+    note = st.session_state.model_note
+    if note and note[0] == st.session_state.model:
+        st.info(note[1], icon=":material/swap_horiz:")
+    model_cards(task)
+    with st.expander(f"Models for {TASK_WORDS[other]}"):
+        st.caption(f"These read {TASK_WORDS[other]}: choose {TASK_WORDS[other]} on the Data page to train one of them.")
+        model_cards(other, usable=False)
     if "w_model" not in st.session_state:
         st.session_state.w_model = st.session_state.model
     name = st.text_input(
@@ -94,6 +111,14 @@ def choose_model() -> None:
     st.session_state.model = name
     if not name:
         st.warning("Type a model name or pick a card.")
+        return
+    info = catalog.find(name)
+    if info is not None and info.task != task and st.session_state.data_path:
+        st.error(
+            f"{info.title} reads {TASK_WORDS[info.task]}, but your data are {TASK_WORDS[task]}. "
+            f"Pick one of the models for {TASK_WORDS[task]} above.",
+            icon=":material/error:",
+        )
         return
     problem = model_problem(name)
     if problem:
@@ -125,7 +150,7 @@ def choose_strategy(summary: dict | None) -> str:
     return strategy
 
 
-def choose_settings(strategy: str) -> None:
+def choose_settings(strategy: str, task: str) -> None:
     st.subheader("3. Settings")
     presets = list(PRESETS)
     preset = st.segmented_control(
@@ -136,11 +161,11 @@ def choose_settings(strategy: str) -> None:
     )
     preset = preset or st.session_state.preset  # clicking the selected segment unselects it
     st.caption(PRESETS[preset]["help"])
-    fresh = st.session_state.get("settings_for") != (strategy, preset)
+    fresh = st.session_state.get("settings_for") != (task, strategy, preset)
     if fresh:
-        st.session_state.settings_for = (strategy, preset)
+        st.session_state.settings_for = (task, strategy, preset)
         st.session_state.preset = preset
-        st.session_state.settings = default_settings(strategy, preset)
+        st.session_state.settings = default_settings(strategy, preset, task)
     s = dict(st.session_state.settings)
     # The widgets take their values from session state. A new strategy or preset must overwrite them:
     # a browser sends back the value it shows, so dropping the keys would keep the old one on screen.
@@ -148,10 +173,14 @@ def choose_settings(strategy: str) -> None:
         "w_epochs": s["epochs"],
         "w_batch_size": s["batch_size"],
         "w_learning_rate": s["learning_rate"],
-        "w_max_length": s["max_length"] if s["max_length"] in MAX_LENGTHS else "Automatic",
         "w_freeze_layers": s["freeze_layers"],
         "w_lora_r": s["lora_r"],
     }
+    if task == "image":
+        widget_values["w_image_size"] = s["image_size"] if s["image_size"] in IMAGE_SIZES else "Model's own"
+        widget_values["w_augment"] = s["augment"]
+    else:
+        widget_values["w_max_length"] = s["max_length"] if s["max_length"] in MAX_LENGTHS else "Automatic"
     for key, value in widget_values.items():
         if fresh or key not in st.session_state:
             st.session_state[key] = value
@@ -170,15 +199,31 @@ def choose_settings(strategy: str) -> None:
             rates,
             format_func=lambda v: f"{v:.0e}".replace("e-0", "e-"),
             key="w_learning_rate",
-            help=f"The default for this strategy is {STRATEGIES[strategy].default_learning_rate:g}.",
+            help=f"The default for this strategy is {STRATEGIES[strategy].learning_rate(task):g}.",
         )
-        length = right.select_slider(
-            "Max length (tokens per text)",
-            MAX_LENGTHS,
-            key="w_max_length",
-            help="Longer texts are cut. Automatic: chosen from your texts' lengths (at most 128 on a CPU).",
-        )
-        s["max_length"] = None if length == "Automatic" else int(length)
+        if task == "image":
+            size = right.select_slider(
+                "Image size (pixels per side)",
+                IMAGE_SIZES,
+                key="w_image_size",
+                help="Pictures are scaled to this size before the model sees them. Smaller trains faster; "
+                "the model's own size (224 for most) is usually the most accurate.",
+            )
+            s["image_size"] = None if size == "Model's own" else int(size)
+            s["augment"] = right.checkbox(
+                "Augment the training pictures",
+                key="w_augment",
+                help="Random crops and horizontal flips of the training pictures, so the model sees each one a "
+                "little differently every epoch. The frozen strategy computes its features once, without them.",
+            )
+        else:
+            length = right.select_slider(
+                "Max length (tokens per text)",
+                MAX_LENGTHS,
+                key="w_max_length",
+                help="Longer texts are cut. Automatic: chosen from your texts' lengths (at most 128 on a CPU).",
+            )
+            s["max_length"] = None if length == "Automatic" else int(length)
         if strategy == "partial":
             s["freeze_layers"] = left.number_input(
                 "Frozen bottom layers",
@@ -197,20 +242,33 @@ def choose_settings(strategy: str) -> None:
     st.session_state.settings = s
 
 
-def show_estimate(summary: dict | None) -> None:
+def show_estimate(summary: dict | None, task: str) -> None:
     st.subheader("Before you train")
     if not summary:
         st.info("Choose data on the Data page to see the trainable parameters, memory and time this will take.")
         return
     if model_problem(st.session_state.model):
         return
+    info = catalog.find(st.session_state.model)
+    if info is not None and info.task != task:
+        return  # choose_model said why
     try:
         config = build_config(st.session_state)
-        # About four characters per token in English text; the estimate caps it at the max length.
-        mean_tokens = max(4.0, summary["text_length"]["median"] / CHARS_PER_TOKEN)
-        est = cached_estimate(json.dumps(config.to_dict()), summary["n_train"], len(summary["classes"]), mean_tokens)
     except TransferLabError as exc:
         show_error(exc)
+        return
+    mean_tokens = None
+    if task == "text":
+        # About four characters per token in English text; the estimate caps it at the max length.
+        mean_tokens = max(4.0, summary["text_length"]["median"] / CHARS_PER_TOKEN)
+    try:
+        est = cached_estimate(json.dumps(config.to_dict()), summary["n_train"], len(summary["classes"]), mean_tokens)
+    except TransferLabError as exc:
+        if task == "image":
+            st.info(f"No estimate for this picture model yet: {exc}", icon=":material/info:")
+            st.page_link("pages/train.py", label="Next: start training", icon=":material/arrow_forward:")
+        else:
+            show_error(exc)
         return
     cols = st.columns(3)
     cols[0].metric(
@@ -221,9 +279,8 @@ def show_estimate(summary: dict | None) -> None:
     cols[1].metric("Memory needed", fmt.size(est.memory_bytes))
     cols[2].metric("Estimated time", fmt.seconds(est.seconds))
     note = " The model is not on this computer: its size comes from the catalog." if est.approximate_params else ""
-    st.caption(
-        f"Estimates for {summary['n_train']:,} training examples on {est.device}; the real time can differ.{note}"
-    )
+    unit = "pictures" if task == "image" else "examples"
+    st.caption(f"Estimates for {summary['n_train']:,} training {unit} on {est.device}; the real time can differ.{note}")
     if not est.fits:
         st.error(est.warning or "This will probably not fit in memory.", icon=":material/memory:")
     elif est.warning:
@@ -233,7 +290,8 @@ def show_estimate(summary: dict | None) -> None:
 
 st.title("Model & strategy")
 summary = st.session_state.data_summary
-choose_model()
+task = st.session_state.data_task
+choose_model(task)
 strategy = choose_strategy(summary)
-choose_settings(strategy)
-show_estimate(summary)
+choose_settings(strategy, task)
+show_estimate(summary, task)

@@ -11,26 +11,48 @@ import streamlit as st
 from engine.rundir import RunDir
 from ui import charts
 from ui.downloads import zip_folder
+from ui.gallery import show_pictures
 from ui.router import ensure_router
 from ui.widgets import completed_runs, metric_cards, run_picker
 
 MISCLASSIFIED_SHOWN = 200
+GALLERY_SHOWN = 24  # misclassified test pictures shown as thumbnails
+GALLERY_SIDE = 160
 
 ensure_router()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def read_predictions(path: str, mtime: float) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"text": str, "true_label": str, "predicted_label": str}, keep_default_na=False)
+    return pd.read_csv(
+        path, dtype={"text": str, "file": str, "true_label": str, "predicted_label": str}, keep_default_na=False
+    )
+
+
+def mistakes_gallery(wrong: pd.DataFrame) -> None:
+    """The most confident wrong predictions as pictures, captioned "true → predicted (confidence)"."""
+    paths, captions = [], []
+    for row in wrong.itertuples(index=False):  # most confident first
+        if len(paths) == GALLERY_SHOWN:
+            break
+        if Path(str(getattr(row, "path", ""))).is_file():  # the unpacked upload may have been cleaned up
+            paths.append(row.path)
+            captions.append(f"{row.true_label} → {row.predicted_label} ({row.confidence:.0%})")
+    if not paths:
+        st.caption("The test pictures are no longer on this computer, so only their names are listed below.")
+        return
+    show_pictures(paths, captions, side=GALLERY_SIDE)
 
 
 def show_run(run: RunDir) -> None:
     metrics = run.metrics() or {}
     config = run.config() or {}
     sizes = " / ".join(f"{metrics[k]:,} {k.split('_')[0]}" for k in ("train_examples", "test_examples") if k in metrics)
+    image = metrics.get("task") == "image"
+    size = f" · {metrics['image_size']}×{metrics['image_size']} pixels" if image and metrics.get("image_size") else ""
     st.caption(
         f"{config.get('model')} · {config.get('strategy')} · data {Path(str(config.get('data', ''))).name} · "
-        f"{sizes} examples · {metrics.get('device', '')}"
+        f"{sizes} {'pictures' if image else 'examples'}{size} · {metrics.get('device', '')}"
     )
     metric_cards(metrics)
     for warning in metrics.get("data_warnings") or []:
@@ -52,23 +74,27 @@ def show_run(run: RunDir) -> None:
     left.plotly_chart(charts.loss_curve(events), width="stretch", key="loss")
     right.plotly_chart(charts.metric_curve(events), width="stretch", key="val_metrics")
 
-    st.subheader("Misclassified test examples")
+    unit = "pictures" if image else "examples"
+    st.subheader(f"Misclassified test {unit}")
     if run.predictions_path.exists():
         predictions = read_predictions(str(run.predictions_path), run.predictions_path.stat().st_mtime)
         wrong = predictions[predictions["correct"].astype(str) != "True"].sort_values("confidence", ascending=False)
         if wrong.empty:
-            st.success("Every test example was classified correctly.")
+            st.success(f"Every test {unit[:-1]} was classified correctly.")
         else:
             st.caption(
-                f"{len(wrong):,} of {len(predictions):,} test examples, the most confident mistakes first "
+                f"{len(wrong):,} of {len(predictions):,} test {unit}, the most confident mistakes first "
                 "(those are worth a look: sometimes the label is wrong, not the model)."
             )
+            if image:
+                mistakes_gallery(wrong)
+            column = "file" if image else "text"
             st.dataframe(
-                wrong.head(MISCLASSIFIED_SHOWN)[["text", "true_label", "predicted_label", "confidence"]],
+                wrong.head(MISCLASSIFIED_SHOWN)[[column, "true_label", "predicted_label", "confidence"]],
                 hide_index=True,
                 width="stretch",
                 column_config={
-                    "text": st.column_config.TextColumn("text", width="large"),
+                    column: st.column_config.TextColumn(column, width="large"),
                     "confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1),
                 },
             )

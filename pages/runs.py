@@ -87,11 +87,14 @@ def compare(runs: list[dict]) -> None:
                 "trainable_params": metrics.get("trainable_params"),
                 "epochs": metrics.get("epochs"),
                 "max_length": metrics.get("max_length"),
+                "image_size": metrics.get("image_size"),
                 "train_examples": metrics.get("train_examples"),
             }
         )
         curves[name] = run.events()
+    # Texts have a max length, pictures an image size: show the ones these runs have.
     table = pd.DataFrame(rows)
+    table = table.drop(columns=[c for c in ("max_length", "image_size") if table[c].isna().all()])
     st.dataframe(
         table,
         hide_index=True,

@@ -14,7 +14,7 @@ from engine.rundir import FINISHED, RunDir
 from ui import charts, live
 from ui import format as fmt
 from ui.router import ensure_router
-from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, TRAIN_DEFAULTS, build_config
+from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, TRAIN_DEFAULTS, build_config, current_settings
 from ui.widgets import init_state
 
 # Every redraw costs CPU in the Streamlit server and the browser, taken from training on a small
@@ -61,15 +61,28 @@ def new_run_section() -> None:
         st.info("Choose your data first.", icon=":material/upload_file:")
         st.page_link("pages/data.py", label="Go to Data", icon=":material/arrow_forward:")
         return
-    settings = state.settings or {}
+    settings = current_settings(state)
+    summary = state.data_summary
+    if state.data_task == "image":
+        labels = f"; labels: {state.image_labels_name}" if state.image_labels else ""
+        data = f"{state.data_name} ({summary['rows']:,} pictures, {len(summary['classes'])} classes{labels})"
+        sizes = {
+            "image size": f"{settings['image_size']} pixels" if settings.get("image_size") else "the model's own",
+            "augment": "on" if settings.get("augment", True) else "off",
+        }
+    else:
+        data = (
+            f"{state.data_name} ({summary['rows']:,} examples, {len(summary['classes'])} classes; "
+            f"text: {state.text_column}, label: {state.label_column})"
+        )
+        sizes = {"max length": settings.get("max_length") or "Automatic"}
     rows = {
-        "data": f"{state.data_name} ({state.data_summary['rows']:,} examples, {len(state.data_summary['classes'])} "
-        f"classes; text: {state.text_column}, label: {state.label_column})",
+        "data": data,
         "model": state.model,
         "strategy": state.strategy or "lora",
         "preset": state.preset,
         "epochs": settings.get("epochs") or "strategy default",
-        "max length": settings.get("max_length") or "Automatic",
+        **sizes,
     }
     st.dataframe(
         pd.DataFrame({"setting": list(rows), "value": [str(v) for v in rows.values()]}),

@@ -1,20 +1,24 @@
-"""Try it: classify a text typed here, or a whole file, with a completed run's model."""
+"""Try it: classify a text typed here or a picture, or a whole file or ZIP, with a completed run's model."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from engine.errors import TransferLabError
 from engine.predict import Predictor
 from engine.uploads import save_upload
 from ui import charts
+from ui.gallery import show_pictures
 from ui.router import ensure_router
 from ui.widgets import completed_runs, init_state, run_picker, show_error
 
 UPLOAD_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "pq", "xlsx", "xls"]
+IMAGE_TYPES = ["jpg", "jpeg", "png", "bmp", "webp", "gif"]
+PICTURE_SIDE = 256
 
 ensure_router()
-init_state({"try_result": None, "try_table": None})
+init_state({"try_result": None, "try_table": None, "try_image": None, "try_images": None})
 
 
 # One loaded model per run, shared by every session: it is only read (st.cache_resource).
@@ -44,10 +48,7 @@ def single_text(run_path: str, predictor: Predictor) -> None:
     if prediction is None:
         st.warning("Type a text first.")
         return
-    left, right = st.columns([1, 2])
-    left.metric("Predicted label", str(prediction["label"]))
-    left.metric("Confidence", f"{prediction['confidence']:.1%}")
-    right.plotly_chart(charts.probability_bars(prediction["probabilities"]), width="stretch", key="probs")
+    prediction_view(prediction, key="probs")
 
 
 def whole_file(run_path: str, predictor: Predictor) -> None:
@@ -81,6 +82,74 @@ def whole_file(run_path: str, predictor: Predictor) -> None:
     )
 
 
+def prediction_view(prediction: dict, key: str) -> None:
+    left, right = st.columns([1, 2])
+    left.metric("Predicted label", str(prediction["label"]))
+    left.metric("Confidence", f"{prediction['confidence']:.1%}")
+    right.plotly_chart(charts.probability_bars(prediction["probabilities"]), width="stretch", key=key)
+
+
+def single_picture(run_path: str, predictor: Predictor) -> None:
+    st.subheader("Upload a picture")
+    uploaded = st.file_uploader("A picture", type=IMAGE_TYPES, key="w_try_image")
+    if uploaded is None:
+        return
+    key = (run_path, uploaded.file_id)
+    if st.session_state.try_image is None or st.session_state.try_image[0] != key:
+        try:
+            path = str(save_upload(uploaded.getvalue(), uploaded.name))
+            with st.spinner("Predicting…"):
+                prediction = predictor.predict([path])[0]
+        except TransferLabError as exc:
+            show_error(exc)
+            return
+        st.session_state.try_image = (key, path, prediction)
+    _, path, prediction = st.session_state.try_image
+    left, right = st.columns([1, 3])
+    with left:
+        show_pictures([path], [uploaded.name], side=PICTURE_SIDE)
+    with right:
+        prediction_view(prediction, key="picture_probs")
+
+
+def whole_zip(run_path: str, predictor: Predictor) -> None:
+    st.subheader("Label a ZIP of pictures")
+    uploaded = st.file_uploader(
+        "A ZIP of pictures, in folders or not (the folder names are not used)", type=["zip"], key="w_try_zip"
+    )
+    if uploaded is None:
+        return
+    key = (run_path, uploaded.file_id)
+    if st.session_state.try_images is None or st.session_state.try_images[0] != key:
+        try:
+            path = save_upload(uploaded.getvalue(), uploaded.name)
+            with st.spinner("Predicting…"):
+                table, skipped = predictor.predict_images(path)
+        except TransferLabError as exc:
+            show_error(exc)
+            return
+        st.session_state.try_images = (key, uploaded.name, table, skipped)
+    _, name, table, skipped = st.session_state.try_images
+    st.caption(f"{len(table):,} pictures labelled. The first 100:")
+    st.dataframe(
+        table.head(100),
+        width="stretch",
+        hide_index=True,
+        column_config={"confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1)},
+    )
+    st.download_button(
+        "Download the predictions (CSV)",
+        data=table.to_csv(index=False).encode("utf-8"),
+        file_name=f"{name.rsplit('.', 1)[0]}-predictions.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    if skipped:
+        st.warning(f"Skipped {len(skipped):,} files that could not be read as pictures:")
+        st.dataframe(pd.DataFrame(skipped, columns=["file", "reason"]), hide_index=True, width="stretch")
+
+
 st.title("Try it")
 runs = completed_runs()
 if not runs:
@@ -94,5 +163,9 @@ else:
     except TransferLabError as exc:
         show_error(exc)
     else:
-        single_text(picked["path"], predictor)
-        whole_file(picked["path"], predictor)
+        if predictor.task == "image":
+            single_picture(picked["path"], predictor)
+            whole_zip(picked["path"], predictor)
+        else:
+            single_text(picked["path"], predictor)
+            whole_file(picked["path"], predictor)

@@ -3,8 +3,10 @@
 ``streamlit run app.py`` serves the dashboard with a private workspace; Playwright drives Debian's
 Chromium (/usr/bin/chromium; ``make test`` installs it when missing). Upload a CSV, type a tiny
 local model's folder, pick LoRA, start training, reload the tab mid-run and find the run again,
-wait for it, read the metrics and the confusion matrix, try a prediction. Screenshots go to the
-test's temp folder and are copied to /tmp/screens/ for people to look at.
+wait for it, read the metrics and the confusion matrix, try a prediction. The picture path: upload
+the Fashion demo ZIP, see its thumbnails, train a tiny ResNet folder (frozen) and see the gallery of
+misclassified pictures. Screenshots go to the test's temp folder and are copied to /tmp/screens/
+for people to look at.
 """
 
 from __future__ import annotations
@@ -171,3 +173,78 @@ def test_upload_train_reload_results_and_try_it_in_a_browser(server, tiny_bert, 
             SCREENS.mkdir(exist_ok=True)
             for png in shots.glob("*.png"):
                 shutil.copy(png, SCREENS / png.name)
+
+
+def test_pictures_upload_train_and_gallery_in_a_browser(server, tiny_resnet, tmp_path):
+    """The picture path: the Fashion demo ZIP uploaded, a tiny ResNet folder, frozen, Quick look (128 pixels)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from engine.strategies import STRATEGIES
+
+    url, home = server
+    shots = tmp_path / "screens"
+    shots.mkdir()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.set_default_timeout(60_000)
+
+        def shot(name: str) -> None:
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+        def go(title: str) -> None:
+            page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+            expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+
+        try:
+            # Data: the ZIP's classes, a few thumbnails of each, the split.
+            page.goto(url)
+            expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+            page.locator('input[type="file"]').first.set_input_files(str(ROOT / "data" / "fashion_demo.zip"))
+            expect(page.get_by_text("Ready: 1,000 pictures in 10 classes.")).to_be_visible()
+            expect(page.get_by_test_id("stImageContainer")).to_have_count(60)  # 6 thumbnails of each of the 10 classes
+            expect(page.get_by_test_id("stImageCaption").first).to_have_text(re.compile(r"\.png$"))
+            expect(page.get_by_test_id("stPlotlyChart")).to_be_visible()
+            shot("11-pictures-data")
+
+            # Model & strategy: the picture models, a local model folder typed in the field, frozen, Quick look.
+            go("Model & strategy")
+            expect(page.get_by_text("Your data are pictures, and MiniLM")).to_be_visible()
+            field = page.get_by_label(re.compile("^Model: a name from the cards"))
+            expect(field).to_have_value("efficientnet-lite0")
+            field.fill(str(tiny_resnet))
+            field.press("Enter")
+            expect(page.get_by_text(f"Using {tiny_resnet}.")).to_be_visible()
+            page.get_by_text("Advanced", exact=True).click()
+            expect(page.get_by_text("Image size (pixels per side)")).to_be_visible()
+            expect(page.get_by_text("Max length (tokens per text)")).to_have_count(0)
+            frozen = re.compile("^" + re.escape(STRATEGIES["frozen"].title))
+            page.get_by_test_id("stRadio").get_by_text(frozen).click()
+            page.get_by_role("radio", name="Quick look").click()
+            expect(page.get_by_label("Epochs (passes over the training data)")).to_have_value("10")
+            shot("12-pictures-model")
+
+            # Train until the test accuracy shows.
+            go("Train")
+            page.get_by_role("button", name="Start training").click()
+            expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+            shot("13-pictures-trained")
+
+            # Results: the metric cards and the misclassified pictures, captioned true → predicted (confidence).
+            go("Results")
+            expect(page.get_by_test_id("stMetric").filter(has_text="Accuracy")).to_be_visible()
+            expect(page.get_by_role("heading", name="Misclassified test pictures")).to_be_visible()
+            expect(page.get_by_test_id("stImageCaption").first).to_have_text(re.compile(r" → .+ \(\d+%\)$"))
+            shot("14-pictures-results")
+        except BaseException:
+            page.screenshot(path=str(shots / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+            SCREENS.mkdir(exist_ok=True)
+            for png in shots.glob("*.png"):
+                shutil.copy(png, SCREENS / png.name)
+    run = next((home / "runs").iterdir())
+    assert '"image_size": 128' in (run / "config.json").read_text()

@@ -6,10 +6,11 @@ fresh session. Anything that must outlive the browser tab (uploads, runs) is on 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from engine.catalog import DEFAULT_TEXT_MODEL
+from engine import catalog
+from engine.catalog import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
 from engine.config import TrainConfig, preset_settings
 from engine.errors import ConfigError
 from engine.strategies import STRATEGIES
@@ -17,12 +18,17 @@ from engine.strategies import STRATEGIES
 DATA_DEFAULTS: dict[str, Any] = {
     "data_path": None,  # the stored upload (content-addressed) or the demo file
     "data_name": None,  # the file name the user knows
+    "data_task": "text",  # "image" for a ZIP of pictures, else "text" (from the file name, like the engine)
     "text_column": None,
     "label_column": None,
-    "data_summary": None,  # engine.data.describe() plus split sizes, once the data is valid
+    "image_labels": None,  # pictures: the stored CSV of file names and labels, when the ZIP has no class folders
+    "image_labels_name": None,
+    "data_summary": None,  # engine.data.describe() or engine.images.describe_images(), plus split sizes
 }
 MODEL_DEFAULTS: dict[str, Any] = {
     "model": DEFAULT_TEXT_MODEL,
+    "model_task": "text",  # the data task the model was last matched to (see match_model_to_task)
+    "model_note": None,  # (model, words) after the model was switched for the data's task
     "strategy": None,  # None until chosen: the recommendation is preselected
     "preset": "Balanced",
     "settings": {},  # TrainConfig fields from the preset and the Advanced expander
@@ -30,6 +36,12 @@ MODEL_DEFAULTS: dict[str, Any] = {
 TRAIN_DEFAULTS: dict[str, Any] = {
     "train_run": None,  # path of the run the Train page follows in this session
 }
+DEFAULT_MODELS = {"text": DEFAULT_TEXT_MODEL, "image": DEFAULT_IMAGE_MODEL}
+TASK_WORDS = {"text": "texts", "image": "pictures"}
+# Settings that only one task reads; the other task's are left out of its config.
+_TASK_ONLY = {"text": {"max_length"}, "image": {"image_size", "augment"}}
+# None is a choice for these ("automatic", "the model's own"), not a missing value.
+_NONE_MEANS_AUTO = {"max_length", "image_size"}
 
 
 def build_config(state: Mapping[str, Any]) -> TrainConfig:
@@ -45,28 +57,78 @@ def build_config(state: Mapping[str, Any]) -> TrainConfig:
         raise ConfigError("The chosen data has a problem (see the Data page); fix it before training.")
     if not str(state.get("model") or "").strip():
         raise ConfigError("No model chosen yet. Pick one on the Model & strategy page.")
-    settings = {k: v for k, v in (state.get("settings") or {}).items() if v is not None or k == "max_length"}
+    task = state.get("data_task") or "text"
+    other = _TASK_ONLY["text" if task == "image" else "image"]
+    settings = {
+        k: v for k, v in current_settings(state).items() if k not in other and (v is not None or k in _NONE_MEANS_AUTO)
+    }
+    columns: dict[str, Any] = {"text_column": state.get("text_column"), "label_column": state.get("label_column")}
+    if task == "image":
+        columns = {"image_labels": state.get("image_labels")}
     return TrainConfig(
         data=str(state["data_path"]),
-        text_column=state.get("text_column"),
-        label_column=state.get("label_column"),
         model=str(state["model"]).strip(),
         strategy=state.get("strategy") or "lora",
+        **columns,
         **settings,
     )
 
 
-def default_settings(strategy: str, preset: str) -> dict[str, Any]:
-    """The settings a preset gives a strategy; the Advanced expander starts from these.
+def current_settings(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The Model page's settings, unless they were made for the other kind of data (then the preset's).
+
+    Pictures picked after the settings were made for texts keep the preset, with the picture values.
+    """
+    settings = dict(state.get("settings") or {})
+    made_for = state.get("settings_for")
+    task = state.get("data_task") or "text"
+    if made_for and made_for[0] != task:
+        settings = default_settings(state.get("strategy") or "lora", state.get("preset") or "Balanced", task)
+    return settings
+
+
+def default_settings(strategy: str, preset: str, task: str = "text") -> dict[str, Any]:
+    """The settings a preset gives a strategy for texts or pictures; the Advanced expander starts from these.
 
     >>> default_settings("lora", "Quick look")["epochs"], default_settings("lora", "Balanced")["max_length"]
     (1, None)
+    >>> default_settings("frozen", "Quick look", task="image")["image_size"]
+    128
     """
     defaults = TrainConfig(data="-")
+    extra = {"augment": defaults.augment} if task == "image" else {}
     return {
         "batch_size": defaults.batch_size,
-        "learning_rate": STRATEGIES[strategy].default_learning_rate,
+        "learning_rate": STRATEGIES[strategy].learning_rate(task),
         "freeze_layers": None,
         "lora_r": defaults.lora_r,
-        **preset_settings(preset, strategy),
+        **extra,
+        **preset_settings(preset, strategy, task),
     }
+
+
+def match_model_to_task(state: MutableMapping[str, Any]) -> str | None:
+    """When the data's task changes, swap a catalog model of the other task for this task's default.
+
+    A text model cannot learn pictures (and the other way round), so MiniLM chosen before picking
+    the Fashion pictures becomes EfficientNet-Lite0, and back. Models outside the catalog (a local
+    folder, a hub id) are left alone: the engine says what is wrong with them. Returns the note
+    for the user when it switched.
+    """
+    task = state.get("data_task") or "text"
+    if state.get("model_task", "text") == task:
+        return None
+    state["model_task"] = task
+    name = str(state.get("model") or "").strip()
+    info = catalog.find(name)
+    if name and (info is None or info.task == task):
+        return None
+    new = DEFAULT_MODELS[task]
+    state["model"] = new
+    if "w_model" in state:
+        state["w_model"] = new
+    title = catalog.find(new).title if catalog.find(new) else new
+    why = f", and {info.title} reads {TASK_WORDS[info.task]}" if info else ""
+    note = f"Your data are {TASK_WORDS[task]}{why}: switched the model to {title}."
+    state["model_note"] = (new, note)
+    return note
