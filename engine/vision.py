@@ -279,6 +279,12 @@ def _efficientnet_lite(weights: str | None, image_size: int) -> ImageBackbone:
     if weights is not None:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
+    # The package keeps TensorFlow's batch-norm momentum (running statistics move 1% per step).
+    # A few hundred steps on new data then leave them far from the activations they normalise,
+    # and a model trained from scratch predicts one class in evaluation; PyTorch's 10% adapts.
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.1
     model._fc = nn.Identity()  # the ImageNet classifier; ours replaces it
     model._dropout = nn.Identity()
     swap_same_padding_convs(model)
