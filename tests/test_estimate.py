@@ -257,3 +257,27 @@ def test_image_hub_model_not_downloaded_is_approximated_from_the_catalog(monkeyp
     assert e.fits  # a ResNet-50 at batch 16 fits in a few GB
     with pytest.raises(ModelNotAvailableError):
         estimate(TrainConfig(data="pictures.zip", model="someone/unknown-vit", strategy="full"), n_train=500)
+
+
+# EfficientNet-Lite0 on the Fashion demo (700 train, 100 validation, 200 test pictures), measured on
+# this project's 2-core CPU with `python -m engine.train ... --image-size N`: train_seconds from
+# metrics.json plus 12 s of start-up (process, imports, unpacking; measured on the frozen run).
+MEASURED_IMAGES = [
+    # strategy, image size, epochs, seconds
+    ("frozen", 224, 20, 74 + 12),
+    ("frozen", 128, 20, 33 + 12),
+    ("partial", 128, 3, 70 + 12),
+    ("lora", 128, 3, 114 + 12),
+    ("full", 128, 3, 101 + 12),
+]
+
+
+@pytest.mark.parametrize("strategy, size, epochs, seconds", MEASURED_IMAGES)
+def test_image_time_estimates_are_within_30_percent_of_measured_runs(
+    in_process_probe, strategy, size, epochs, seconds
+):
+    config = TrainConfig(
+        data="fashion.zip", model="efficientnet-lite0", strategy=strategy, image_size=size, epochs=epochs, threads=2
+    )
+    e = estimate(config, n_train=700, num_labels=10)
+    assert abs(e.seconds - seconds) <= 0.3 * seconds, (e.seconds, seconds)
