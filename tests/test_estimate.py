@@ -273,9 +273,7 @@ MEASURED_IMAGES = [
 
 
 @pytest.mark.parametrize("strategy, size, epochs, seconds", MEASURED_IMAGES)
-def test_image_time_estimates_are_within_30_percent_of_measured_runs(
-    in_process_probe, strategy, size, epochs, seconds
-):
+def test_image_time_estimates_are_within_30_percent_of_measured_runs(in_process_probe, strategy, size, epochs, seconds):
     config = TrainConfig(
         data="fashion.zip", model="efficientnet-lite0", strategy=strategy, image_size=size, epochs=epochs, threads=2
     )
