@@ -31,33 +31,26 @@ from engine.rundir import RunDir, checkpoint_step, write_json_atomic
 
 # --- data -------------------------------------------------------------------------------
 def load_splits(config: TrainConfig):
+    """Training, validation and test sets, split per class: texts from a table, or pictures from a
+    ZIP or folder (class folders, or a labels CSV)."""
     from engine.data import load_text_dataset, make_splits
 
-    train = load_text_dataset(config.data, config.text_column, config.label_column)
-    extra = {}
-    for key, path in (("validation", config.validation_data), ("test", config.test_data)):
-        if path:
-            extra[key] = load_text_dataset(path, config.text_column, config.label_column, label_names=train.label_names)
-    return make_splits(
-        train,
-        validation=extra.get("validation"),
-        test=extra.get("test"),
-        validation_fraction=config.validation_fraction,
-        test_fraction=config.test_fraction,
-        seed=config.seed,
-    )
+    if config.task == "image":
+        from engine.images import load_image_dataset
 
+        train = load_image_dataset(config.data, config.image_labels)
 
-def load_image_splits(config: TrainConfig):
-    """Pictures: a ZIP or folder of class folders (or with a labels CSV), split per class like texts."""
-    from engine.data import make_splits
-    from engine.images import load_image_dataset
+        def load(path: str):
+            return load_image_dataset(path, label_names=train.label_names)
+    else:
+        train = load_text_dataset(config.data, config.text_column, config.label_column)
 
-    train = load_image_dataset(config.data, config.image_labels)
-    extra = {}
-    for key, path in (("validation", config.validation_data), ("test", config.test_data)):
-        if path:
-            extra[key] = load_image_dataset(path, label_names=train.label_names)
+        def load(path: str):
+            return load_text_dataset(path, config.text_column, config.label_column, label_names=train.label_names)
+
+    extra = {
+        key: load(path) for key, path in (("validation", config.validation_data), ("test", config.test_data)) if path
+    }
     return make_splits(
         train,
         validation=extra.get("validation"),
@@ -491,7 +484,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     run.set_status("running", "Loading data")
     device = choose_device(config.device, config.threads)
     task = config.task
-    splits = load_image_splits(config) if task == "image" else load_splits(config)
+    splits = load_splits(config)
     for warning in splits.train.warnings:
         run.append_event({"type": "warning", "message": warning})
         print(f"note: {warning}", file=sys.stderr)

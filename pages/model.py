@@ -23,8 +23,7 @@ IMAGE_SIZES = ["Model's own", 32, 64, 96, 128, 160, 192, 224, 256, 320, 384]
 BATCH_SIZES = [4, 8, 16, 32, 64]
 LORA_RANKS = [2, 4, 8, 16, 32, 64]
 CHARS_PER_TOKEN = 4
-# Widget keys of the Advanced expander; cleared when the strategy or preset changes so they
-# start again from that preset's values.
+EXAMPLE_ID = {"text": "bert-base-uncased", "image": "microsoft/resnet-50"}  # a hub id to show in the field's label
 
 ensure_router()
 init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS})
@@ -105,7 +104,7 @@ def choose_model(task: str) -> None:
     if "w_model" not in st.session_state:
         st.session_state.w_model = st.session_state.model
     name = st.text_input(
-        "Model: a name from the cards, a Hugging Face id (e.g. bert-base-uncased) or a local model folder",
+        f"Model: a name from the cards, a Hugging Face id (e.g. {EXAMPLE_ID[task]}) or a local model folder",
         key="w_model",
     ).strip()
     st.session_state.model = name

@@ -159,7 +159,7 @@ def draw_shape(shape: str, seed: int, size: int = 40):
     image = Image.new("RGB", (size, size), background)
     draw = ImageDraw.Draw(image)
     color = [rng.randint(0, 90) for _ in range(3)]
-    color[SHAPES.index(shape) % 3] = rng.randint(190, 255)
+    color[(SHAPES.index(shape) if shape in SHAPES else 0) % 3] = rng.randint(190, 255)
     color = tuple(color)
     m = rng.randint(4, 9)
     if shape == "circle":

@@ -252,3 +252,19 @@ def test_efficientnet_lite0_batch_norm_statistics_follow_the_data_within_a_short
             backbone(x)
     true_var = stem.var(dim=(0, 2, 3))
     assert torch.allclose(bn.running_var, true_var, rtol=0.25), (bn.running_var[:4], true_var[:4])  # 1%: 2x off
+
+
+def test_a_separate_test_zip_is_used_as_it_is_and_must_have_the_same_classes(tmp_path, workspace, tiny_resnet):
+    from tests.conftest import write_image_zip
+
+    train_zip = write_image_zip(tmp_path / "train.zip", n_per_class=10)
+    test_zip = write_image_zip(tmp_path / "test.zip", n_per_class=5, seed=7)
+    run, metrics = run_images(tmp_path, train_zip, tiny_resnet, "frozen", epochs=1, test_data=str(test_zip))
+    assert metrics["test_examples"] == 15 and metrics["train_examples"] == 27  # 9 of 10 per class train
+
+    other = write_image_zip(
+        tmp_path / "other.zip", n_per_class=5, shapes=("circle", "square", "stripes", "dots"), seed=8
+    )
+    config = TrainConfig(data=str(train_zip), model=str(tiny_resnet), strategy="frozen", test_data=str(other))
+    with pytest.raises(DataError, match="classes"):
+        train(config, prepare_run(config, tmp_path / "mismatch"))
