@@ -610,13 +610,17 @@ def _estimate_images(config: TrainConfig, n_train: int, num_labels: int) -> Esti
 
 
 # --- which strategy to suggest --------------------------------------------------------------------
-def recommend_strategy(n_examples: int, has_gpu: bool) -> tuple[str, str]:
-    """(strategy, one plain sentence why) from the dataset size and the hardware.
+def recommend_strategy(n_examples: int, has_gpu: bool, task: str = "text") -> tuple[str, str]:
+    """(strategy, one plain sentence why) from the dataset size, the hardware and the kind of data.
 
     >>> recommend_strategy(150, has_gpu=False)[0]
     'frozen'
+    >>> recommend_strategy(1000, has_gpu=False, task="image")[0]
+    'partial'
     """
     n = int(n_examples)
+    if task == "image":
+        return _recommend_for_pictures(n, has_gpu)
     if n < 300:
         return "frozen", (
             f"With {n:,} examples, training only a small classifier on the frozen model is the safest choice: "
@@ -640,4 +644,33 @@ def recommend_strategy(n_examples: int, has_gpu: bool) -> tuple[str, str]:
     return "lora", (
         f"With {n:,} examples, LoRA is usually more accurate than the frozen model and still trains "
         "in minutes on a CPU, because only small adapters change."
+    )
+
+
+def _recommend_for_pictures(n: int, has_gpu: bool) -> tuple[str, str]:
+    # Measured on the Fashion demo (700 training pictures, EfficientNet-Lite0, 224 px, 2-core CPU):
+    # frozen 0.815 in 74 s, partial 0.845 in 202 s; LoRA on a CNN is no faster than full fine-tuning.
+    if n < 300:
+        return "frozen", (
+            f"With {n:,} pictures, training only a small classifier on the frozen model is the safest choice: "
+            "too few to retrain the model itself, and ImageNet features already tell most kinds of pictures apart."
+        )
+    if has_gpu:
+        if n >= 2_000:
+            return "full", (
+                f"With {n:,} pictures and a GPU, retraining every weight (full fine-tuning) adapts the whole "
+                "model to your pictures and is still fast."
+            )
+        return "partial", (
+            f"With {n:,} pictures, retraining the top half of the model (its most specific layers) adapts it to "
+            "your pictures while the bottom layers keep their general edge and texture detectors."
+        )
+    if n > 5_000:
+        return "frozen", (
+            f"With {n:,} pictures on a CPU, retraining any part of the model would take hours; the frozen "
+            "model with a small classifier on top gives a good result in minutes."
+        )
+    return "partial", (
+        f"With {n:,} pictures, retraining the top half of the model adapts it to your pictures and is usually "
+        "more accurate than the frozen model; minutes on a CPU at the Quick look image size."
     )

@@ -126,11 +126,11 @@ def choose_model(task: str) -> None:
         st.caption(f"Using {name}.")
 
 
-def choose_strategy(summary: dict | None) -> str:
+def choose_strategy(summary: dict | None, task: str) -> str:
     st.subheader("2. How much of the model to retrain")
     recommended = None
     if summary:
-        recommended, why = recommend_strategy(summary["rows"], gpu_present())
+        recommended, why = recommend_strategy(summary["rows"], gpu_present(), task)
         st.info(f"Recommended for your data: **{STRATEGIES[recommended].title}**. {why}", icon=":material/lightbulb:")
     else:
         st.caption("Choose data on the Data page to get a recommendation for it.")
@@ -291,6 +291,6 @@ st.title("Model & strategy")
 summary = st.session_state.data_summary
 task = st.session_state.data_task
 choose_model(task)
-strategy = choose_strategy(summary)
+strategy = choose_strategy(summary, task)
 choose_settings(strategy, task)
 show_estimate(summary, task)

@@ -189,12 +189,14 @@ def test_has_gpu_asks_nvidia_smi(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "n, gpu, expected",
-    [(120, False, "frozen"), (120, True, "frozen"), (3000, False, "lora"), (3000, True, "lora")]
-    + [(50_000, False, "frozen"), (50_000, True, "full")],
+    "n, gpu, task, expected",
+    [(120, False, "text", "frozen"), (120, True, "text", "frozen"), (3000, False, "text", "lora")]
+    + [(3000, True, "text", "lora"), (50_000, False, "text", "frozen"), (50_000, True, "text", "full")]
+    + [(120, False, "image", "frozen"), (1000, False, "image", "partial"), (1000, True, "image", "partial")]
+    + [(20_000, False, "image", "frozen"), (20_000, True, "image", "full")],
 )
-def test_recommend_strategy_by_data_size_and_hardware(n, gpu, expected):
-    strategy, why = recommend_strategy(n, gpu)
+def test_recommend_strategy_by_data_size_hardware_and_kind(n, gpu, task, expected):
+    strategy, why = recommend_strategy(n, gpu, task)
     assert strategy == expected and strategy in STRATEGIES
     assert f"{n:,}" in why and why.endswith(".") and why.count(". ") == 0  # one plain sentence
 
