@@ -1,8 +1,8 @@
 """Wall time from "Start training" to results in the real dashboard, the way a person clicks it.
 
-``python -m bench.dashboard --strategy frozen`` serves ``app.py`` with a fresh workspace, drives Debian's
-headless Chromium with Playwright: demo spam data, MiniLM, the given strategy and preset,
-then times from the click on "Start training" until the Train page shows the test accuracy. It prints
+``python -m bench.dashboard --run "frozen:Quick look"`` serves ``app.py`` with a fresh workspace, drives
+Debian's headless Chromium with Playwright: demo spam data and MiniLM (``--pictures``: the Fashion demo
+pictures and EfficientNet-Lite0), the given strategy and preset, then times from the click on "Start training" until the Train page shows the test accuracy. It prints
 one line per strategy and saves screenshots to --screens. Not a test: it takes minutes on a CPU.
 """
 
@@ -47,7 +47,13 @@ def _serve(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"streamlit did not start; see {log}")
 
 
-def measure(strategy: str, preset: str, screens: Path, timeout_s: int) -> dict:
+DEMOS = {
+    False: ("Use the demo data (spam e-mails)", r"^Ready: 5,882 examples"),
+    True: ("Use the demo pictures (Fashion)", r"^Ready: 1,000 pictures"),
+}
+
+
+def measure(strategy: str, preset: str, screens: Path, timeout_s: int, pictures: bool = False) -> dict:
     from playwright.sync_api import expect, sync_playwright
 
     home = Path(tempfile.mkdtemp(prefix="transferlab-dash-"))
@@ -63,8 +69,10 @@ def measure(strategy: str, preset: str, screens: Path, timeout_s: int) -> dict:
                 expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
 
             page.goto(url)
-            page.get_by_text("Use the demo data (spam e-mails)").click()
-            expect(page.get_by_text(re.compile(r"^Ready: 5,882 examples"))).to_be_visible()
+            choice, ready = DEMOS[pictures]
+            page.get_by_text(choice).click()
+            expect(page.get_by_text(re.compile(ready))).to_be_visible()
+            kind = "pictures" if pictures else "texts"
             go("Model & strategy")
             from engine.strategies import STRATEGIES
 
@@ -76,25 +84,31 @@ def measure(strategy: str, preset: str, screens: Path, timeout_s: int) -> dict:
             page.wait_for_timeout(2000)  # let the estimate redraw for the chosen preset
             expect(page.get_by_test_id("stMetric").filter(has_text="Estimated time")).to_be_visible()
             estimate = page.get_by_test_id("stMetric").filter(has_text="Estimated time").inner_text()
-            page.screenshot(path=str(screens / f"dash-{strategy}-model.png"), full_page=True)
+            page.screenshot(path=str(screens / f"dash-{kind}-{strategy}-model.png"), full_page=True)
             go("Train")
             started = time.time()
             page.get_by_role("button", name="Start training").click()
             page.wait_for_timeout(60_000)
-            page.screenshot(path=str(screens / f"dash-{strategy}-training.png"), full_page=True)
+            page.screenshot(path=str(screens / f"dash-{kind}-{strategy}-training.png"), full_page=True)
             expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=timeout_s * 1000)
             seconds = time.time() - started
-            page.screenshot(path=str(screens / f"dash-{strategy}-done.png"), full_page=True)
+            page.screenshot(path=str(screens / f"dash-{kind}-{strategy}-done.png"), full_page=True)
             go("Results")
             expect(page.get_by_text("Confusion matrix (test split)")).to_be_visible()
             page.wait_for_timeout(1000)
-            page.screenshot(path=str(screens / f"dash-{strategy}-results.png"), full_page=True)
+            page.screenshot(path=str(screens / f"dash-{kind}-{strategy}-results.png"), full_page=True)
+            if pictures:  # the gallery sits below the fold of Streamlit's scrolled main area
+                page.get_by_role("heading", name="Misclassified test pictures").scroll_into_view_if_needed()
+                page.wait_for_timeout(1000)
+                page.screenshot(path=str(screens / f"dash-{kind}-{strategy}-gallery.png"))
             browser.close()
         run = next((home / "runs").iterdir())
         import json
 
         metrics = json.loads((run / "metrics.json").read_text())
         return {
+            "data": kind,
+            "model": metrics.get("model"),
             "strategy": strategy,
             "preset": preset,
             "seconds_click_to_results": round(seconds, 1),
@@ -104,6 +118,7 @@ def measure(strategy: str, preset: str, screens: Path, timeout_s: int) -> dict:
             "train_seconds": metrics.get("train_seconds"),
             "epochs": metrics.get("epochs"),
             "max_length": metrics.get("max_length"),
+            "image_size": metrics.get("image_size"),
         }
     finally:
         proc.terminate()
@@ -118,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="STRATEGY:PRESET",
         help="e.g. frozen:Balanced or 'lora:Quick look' (repeatable; default: those two)",
     )
+    parser.add_argument("--pictures", action="store_true", help="the Fashion demo pictures instead of the e-mails")
     parser.add_argument("--screens", default="/tmp/screens", help="folder for the screenshots")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds to wait for one run")
     args = parser.parse_args(argv)
@@ -125,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     screens.mkdir(parents=True, exist_ok=True)
     for spec in args.run or ["frozen:Quick look", "lora:Quick look"]:
         strategy, _, preset = spec.partition(":")
-        print(measure(strategy, preset or "Balanced", screens, args.timeout), flush=True)
+        print(measure(strategy, preset or "Balanced", screens, args.timeout, args.pictures), flush=True)
 
 
 if __name__ == "__main__":

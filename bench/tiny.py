@@ -1,7 +1,6 @@
-"""A tiny BERT-style model built on the fly for ``python -m bench --quick`` (nothing is downloaded).
-
-Same recipe as the tests' fixture (tests/conftest.py): a WordPiece tokenizer trained on the given
-texts and a 2-layer BERT with random weights, saved as a local model folder.
+"""A tiny BERT-style model built on the fly for ``python -m bench --quick`` and the tests' fixtures
+(nothing is downloaded): a WordPiece tokenizer trained on the given texts and a 2-layer BERT with
+random weights, saved as a local model folder.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def build_tiny_bert(folder: Path, texts: Sequence[str], max_length: int = 128) -> Path:
+def build_tiny_bert(folder: Path, texts: Sequence[str], max_length: int = 128, vocab_size: int = 1000) -> Path:
     import torch
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
     from tokenizers.processors import TemplateProcessing
@@ -23,7 +22,7 @@ def build_tiny_bert(folder: Path, texts: Sequence[str], max_length: int = 128) -
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=1000, special_tokens=special))
+    tok.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
     tok.post_processor = TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B [SEP]",
