@@ -268,3 +268,37 @@ def test_a_separate_test_zip_is_used_as_it_is_and_must_have_the_same_classes(tmp
     config = TrainConfig(data=str(train_zip), model=str(tiny_resnet), strategy="frozen", test_data=str(other))
     with pytest.raises(DataError, match="classes"):
         train(config, prepare_run(config, tmp_path / "mismatch"))
+
+
+def test_a_killed_image_run_resumes_from_its_checkpoint(tmp_path, workspace, shapes_zip, tiny_resnet):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "run"
+    args = ["--data", str(shapes_zip), "--model", str(tiny_resnet), "--strategy", "lora", "--out", str(out)]
+    args += ["--epochs", "2", "--image-size", "32", "--batch-size", "8"]
+
+    def cli(argv, **env):
+        return subprocess.run(
+            [sys.executable, "-m", "engine.train", *argv],
+            cwd=root,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    killed = cli(args, TRANSFERLAB_KILL_AFTER_CHECKPOINT="1")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    run = RunDir(out)
+    assert run.last_checkpoint() is not None and not run.metrics_path.exists()
+
+    resumed = cli(["--resume", str(out)])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    events = run.events()
+    resume = next(i for i, e in enumerate(events) if e["type"] == "resume")
+    assert [round(e["epoch"]) for e in events[resume:] if e["type"] == "eval"] == [2]
+    assert run.status()["state"] == "completed" and run.metrics()["task"] == "image"
+    assert (run.model_dir / "adapter").is_dir()
