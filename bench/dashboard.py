@@ -82,7 +82,8 @@ def measure(strategy: str, preset: str, screens: Path, timeout_s: int, pictures:
 
             expect(page.get_by_text(PRESETS[preset]["help"])).to_be_visible()
             page.wait_for_timeout(2000)  # let the estimate redraw for the chosen preset
-            expect(page.get_by_test_id("stMetric").filter(has_text="Estimated time")).to_be_visible()
+            # The first estimate for pictures measures the model in a subprocess (about ten seconds).
+            expect(page.get_by_test_id("stMetric").filter(has_text="Estimated time")).to_be_visible(timeout=90_000)
             estimate = page.get_by_test_id("stMetric").filter(has_text="Estimated time").inner_text()
             page.screenshot(path=str(screens / f"dash-{kind}-{strategy}-model.png"), full_page=True)
             go("Train")
