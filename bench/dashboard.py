@@ -89,7 +89,7 @@ def measure(strategy: str, preset: str, screens: Path, timeout_s: int, pictures:
             go("Train")
             started = time.time()
             page.get_by_role("button", name="Start training").click()
-            page.wait_for_timeout(60_000)
+            page.wait_for_timeout(15_000)  # a screenshot mid-run (short runs of pictures end within a minute)
             page.screenshot(path=str(screens / f"dash-{kind}-{strategy}-training.png"), full_page=True)
             expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=timeout_s * 1000)
             seconds = time.time() - started
