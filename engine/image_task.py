@@ -97,7 +97,7 @@ class ImageJob:
         from engine.vision import ImageFiles, collate
 
         train, val = self.splits.train, self.splits.validation
-        train_ds = ImageFiles(train.paths, train.labels, self.spec, augment=self.config.augment)
+        train_ds = ImageFiles(train.paths, train.labels, self.spec, augment=self.config.augment, seed=self.config.seed)
         eval_ds = ImageFiles(val.paths, val.labels, self.spec, augment=False)
         return train_ds, eval_ds, collate, None, "random"
 

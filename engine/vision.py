@@ -163,10 +163,10 @@ class ImageFiles(torch.utils.data.Dataset):
     """Image files with labels, opened and prepared when a batch asks for them (what Trainer expects)."""
 
     def __init__(
-        self, paths: Sequence[str], labels: Sequence[int] | None, spec: ImageSpec, augment: bool = False
+        self, paths: Sequence[str], labels: Sequence[int] | None, spec: ImageSpec, augment: bool = False, seed: int = 0
     ) -> None:
         self.paths, self.labels, self.spec, self.augment = list(paths), labels, spec, augment
-        self._rng = random.Random()
+        self._rng = random.Random(seed)  # with the seeded batch order: the same crops and flips every run
 
     def __len__(self) -> int:
         return len(self.paths)

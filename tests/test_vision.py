@@ -302,3 +302,18 @@ def test_a_killed_image_run_resumes_from_its_checkpoint(tmp_path, workspace, sha
     assert [round(e["epoch"]) for e in events[resume:] if e["type"] == "eval"] == [2]
     assert run.status()["state"] == "completed" and run.metrics()["task"] == "image"
     assert (run.model_dir / "adapter").is_dir()
+
+
+def test_augmentation_is_random_per_picture_but_repeats_with_the_seed(shapes_zip, workspace):
+    from engine.images import load_image_dataset
+    from engine.vision import ImageFiles, ImageSpec
+
+    data = load_image_dataset(shapes_zip)
+    spec = ImageSpec(32, 37, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    first = [ImageFiles(data.paths, data.labels, spec, augment=True, seed=3)[i]["pixel_values"] for i in range(1)]
+    a = ImageFiles(data.paths, data.labels, spec, augment=True, seed=3)
+    b = ImageFiles(data.paths, data.labels, spec, augment=True, seed=3)
+    runs_a = [a[i]["pixel_values"] for i in range(5)]
+    runs_b = [b[i]["pixel_values"] for i in range(5)]
+    assert all(torch.equal(x, y) for x, y in zip(runs_a, runs_b, strict=True))
+    assert not torch.equal(first[0], a[0]["pixel_values"])  # the next epoch crops the same picture differently
