@@ -11,6 +11,7 @@ for people to look at.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,165 +81,37 @@ def server(tmp_path):
         log.close()
 
 
-def test_upload_train_reload_results_and_try_it_in_a_browser(server, tiny_bert, topic_csv, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+class Browser:
+    """A Chromium page with two helpers: ``shot(name)`` saves a screenshot, ``go(title)`` opens a page."""
 
-    url, home = server
+    def __init__(self, page, shots: Path) -> None:
+        self.page, self.shots = page, shots
+
+    def shot(self, name: str) -> None:
+        self.page.wait_for_timeout(1500)  # let charts and tables finish drawing
+        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+
+    def go(self, title: str) -> None:
+        from playwright.sync_api import expect
+
+        self.page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+        expect(self.page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+
+
+@contextlib.contextmanager
+def chromium(tmp_path: Path) -> Iterator[Browser]:
+    """Headless Chromium with a tall viewport (whole pages in one shot); a screenshot on failure, and
+    the screenshots copied to /tmp/screens/ at the end."""
+    from playwright.sync_api import sync_playwright
+
     shots = tmp_path / "screens"
     shots.mkdir()
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})  # tall: whole pages in one shot
-        page.set_default_timeout(60_000)
-
-        def shot(name: str) -> None:
-            page.wait_for_timeout(1500)  # let charts and tables finish drawing
-            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-
-        def go(title: str) -> None:
-            page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
-            expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
-
-        try:
-            # Data: upload a CSV; the engine's checks and the class chart appear.
-            page.goto(url)
-            expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
-            expect(page.get_by_test_id("stSidebar").get_by_text(re.compile(r"^(CPU|GPU)"))).to_be_visible()
-            page.locator('input[type="file"]').set_input_files(str(topic_csv))
-            expect(page.get_by_text("Ready: 90 examples in 3 classes.")).to_be_visible()
-            expect(page.get_by_test_id("stPlotlyChart")).to_be_visible()
-            shot("01-data")
-
-            # Model & strategy: a local model folder typed in the field, LoRA, the Quick look preset.
-            go("Model & strategy")
-            field = page.get_by_label(re.compile("^Model: a name from the cards"))
-            field.fill(str(tiny_bert))
-            field.press("Enter")
-            expect(page.get_by_text(f"Using {tiny_bert}.")).to_be_visible()
-            # The Advanced fields follow the chosen strategy and preset (the browser keeps what it shows, so
-            # the page must overwrite it): open them first, as a curious user would.
-            page.get_by_text("Advanced", exact=True).click()
-            epochs = page.get_by_label("Epochs (passes over the training data)")
-            page.get_by_test_id("stRadio").get_by_text(re.compile(r"^LoRA \(low-rank adapters\)")).click()
-            page.get_by_role("radio", name="Quick look").click()
-            expect(page.get_by_text("A first result in a few minutes")).to_be_visible()
-            expect(epochs).to_have_value("1")
-            expect(page.get_by_test_id("stMetric").filter(has_text="Estimated time")).to_be_visible()
-            shot("02-model")
-
-            # Train: start, then reload the tab while the run is going.
-            go("Train")
-            page.get_by_role("button", name="Start training").click()
-            expect(page.get_by_test_id("stMain").get_by_text(re.compile(r"^(Queued|Running): "))).to_be_visible()
-            runs = list((home / "runs").iterdir())
-            assert len(runs) == 1
-            name = runs[0].name
-            shot("03-train-started")
-            page.reload()
-            expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
-            expect(page.get_by_role("heading", name=name)).to_be_visible()
-            state = (runs[0] / "status.json").read_text()
-            assert '"completed"' not in state, "the run finished before the reload; the test could not check it"
-            expect(page.get_by_test_id("stSidebar").get_by_text(name)).to_be_visible()
-            shot("04-train-after-reload")
-            expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
-            shot("05-train-completed")
-
-            # Results: metric cards and the confusion matrix.
-            go("Results")
-            expect(page.get_by_test_id("stMetric").filter(has_text="Accuracy")).to_be_visible()
-            expect(page.get_by_text("Confusion matrix (test split)")).to_be_visible()
-            expect(page.get_by_text("Per-class scores (test split)")).to_be_visible()
-            expect(page.get_by_role("button", name=re.compile("Model folder"))).to_be_visible()
-            shot("06-results")
-
-            # Try it: one text, its label and the probability bars.
-            go("Try it")
-            page.get_by_role("textbox", name="Text").fill(
-                "my card payment was charged twice, please refund the invoice"
-            )
-            page.get_by_role("button", name="Predict").click()
-            expect(page.get_by_test_id("stMetric").filter(has_text="Predicted label")).to_be_visible()
-            expect(page.get_by_text("Probability per class")).to_be_visible()
-            shot("07-try-it")
-
-            go("Runs")
-            expect(page.get_by_test_id("stMain").get_by_text(name).filter(visible=True).first).to_be_visible()
-            shot("08-runs")
-        except BaseException:
-            page.screenshot(path=str(shots / "failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
-            SCREENS.mkdir(exist_ok=True)
-            for png in shots.glob("*.png"):
-                shutil.copy(png, SCREENS / png.name)
-
-
-def test_pictures_upload_train_and_gallery_in_a_browser(server, tiny_resnet, tmp_path):
-    """The picture path: the Fashion demo ZIP uploaded, a tiny ResNet folder, frozen, Quick look (128 pixels)."""
-    from playwright.sync_api import expect, sync_playwright
-
-    from engine.strategies import STRATEGIES
-
-    url, home = server
-    shots = tmp_path / "screens"
-    shots.mkdir()
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.set_default_timeout(60_000)
-
-        def shot(name: str) -> None:
-            page.wait_for_timeout(1500)
-            page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-
-        def go(title: str) -> None:
-            page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
-            expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
-
         try:
-            # Data: the ZIP's classes, a few thumbnails of each, the split.
-            page.goto(url)
-            expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
-            page.locator('input[type="file"]').first.set_input_files(str(ROOT / "data" / "fashion_demo.zip"))
-            expect(page.get_by_text("Ready: 1,000 pictures in 10 classes.")).to_be_visible()
-            expect(page.get_by_test_id("stImageContainer")).to_have_count(60)  # 6 thumbnails of each of the 10 classes
-            expect(page.get_by_test_id("stImageCaption").first).to_have_text(re.compile(r"\.png$"))
-            expect(page.get_by_test_id("stPlotlyChart")).to_be_visible()
-            shot("11-pictures-data")
-
-            # Model & strategy: the picture models, a local model folder typed in the field, frozen, Quick look.
-            go("Model & strategy")
-            expect(page.get_by_text("Your data are pictures, and MiniLM")).to_be_visible()
-            field = page.get_by_label(re.compile("^Model: a name from the cards"))
-            expect(field).to_have_value("efficientnet-lite0")
-            field.fill(str(tiny_resnet))
-            field.press("Enter")
-            expect(page.get_by_text(f"Using {tiny_resnet}.")).to_be_visible()
-            page.get_by_text("Advanced", exact=True).click()
-            expect(page.get_by_text("Image size (pixels per side)")).to_be_visible()
-            expect(page.get_by_text("Max length (tokens per text)")).to_have_count(0)
-            frozen = re.compile("^" + re.escape(STRATEGIES["frozen"].title))
-            page.get_by_test_id("stRadio").get_by_text(frozen).click()
-            page.get_by_role("radio", name="Quick look").click()
-            expect(page.get_by_label("Epochs (passes over the training data)")).to_have_value("10")
-            shot("12-pictures-model")
-
-            # Train until the test accuracy shows.
-            go("Train")
-            page.get_by_role("button", name="Start training").click()
-            expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
-            shot("13-pictures-trained")
-
-            # Results: the metric cards and the misclassified pictures, captioned true → predicted (confidence).
-            go("Results")
-            expect(page.get_by_test_id("stMetric").filter(has_text="Accuracy")).to_be_visible()
-            expect(page.get_by_role("heading", name="Misclassified test pictures")).to_be_visible()
-            expect(page.get_by_test_id("stImageCaption").first).to_have_text(re.compile(r" → .+ \(\d+%\)$"))
-            shot("14-pictures-results")
+            yield Browser(page, shots)
         except BaseException:
             page.screenshot(path=str(shots / "failure.png"), full_page=True)
             raise
@@ -246,5 +120,126 @@ def test_pictures_upload_train_and_gallery_in_a_browser(server, tiny_resnet, tmp
             SCREENS.mkdir(exist_ok=True)
             for png in shots.glob("*.png"):
                 shutil.copy(png, SCREENS / png.name)
+
+
+def test_upload_train_reload_results_and_try_it_in_a_browser(server, tiny_bert, topic_csv, tmp_path):
+    from playwright.sync_api import expect
+
+    url, home = server
+    with chromium(tmp_path) as b:
+        page, shot, go = b.page, b.shot, b.go
+        # Data: upload a CSV; the engine's checks and the class chart appear.
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+        expect(page.get_by_test_id("stSidebar").get_by_text(re.compile(r"^(CPU|GPU)"))).to_be_visible()
+        page.locator('input[type="file"]').set_input_files(str(topic_csv))
+        expect(page.get_by_text("Ready: 90 examples in 3 classes.")).to_be_visible()
+        expect(page.get_by_test_id("stPlotlyChart")).to_be_visible()
+        shot("01-data")
+
+        # Model & strategy: a local model folder typed in the field, LoRA, the Quick look preset.
+        go("Model & strategy")
+        field = page.get_by_label(re.compile("^Model: a name from the cards"))
+        field.fill(str(tiny_bert))
+        field.press("Enter")
+        expect(page.get_by_text(f"Using {tiny_bert}.")).to_be_visible()
+        # The Advanced fields follow the chosen strategy and preset (the browser keeps what it shows, so
+        # the page must overwrite it): open them first, as a curious user would.
+        page.get_by_text("Advanced", exact=True).click()
+        epochs = page.get_by_label("Epochs (passes over the training data)")
+        page.get_by_test_id("stRadio").get_by_text(re.compile(r"^LoRA \(low-rank adapters\)")).click()
+        page.get_by_role("radio", name="Quick look").click()
+        expect(page.get_by_text("A first result in a few minutes")).to_be_visible()
+        expect(epochs).to_have_value("1")
+        expect(page.get_by_test_id("stMetric").filter(has_text="Estimated time")).to_be_visible()
+        shot("02-model")
+
+        # Train: start, then reload the tab while the run is going.
+        go("Train")
+        page.get_by_role("button", name="Start training").click()
+        expect(page.get_by_test_id("stMain").get_by_text(re.compile(r"^(Queued|Running): "))).to_be_visible()
+        runs = list((home / "runs").iterdir())
+        assert len(runs) == 1
+        name = runs[0].name
+        shot("03-train-started")
+        page.reload()
+        expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible()
+        expect(page.get_by_role("heading", name=name)).to_be_visible()
+        state = (runs[0] / "status.json").read_text()
+        assert '"completed"' not in state, "the run finished before the reload; the test could not check it"
+        expect(page.get_by_test_id("stSidebar").get_by_text(name)).to_be_visible()
+        shot("04-train-after-reload")
+        expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+        shot("05-train-completed")
+
+        # Results: metric cards and the confusion matrix.
+        go("Results")
+        expect(page.get_by_test_id("stMetric").filter(has_text="Accuracy")).to_be_visible()
+        expect(page.get_by_text("Confusion matrix (test split)")).to_be_visible()
+        expect(page.get_by_text("Per-class scores (test split)")).to_be_visible()
+        expect(page.get_by_role("button", name=re.compile("Model folder"))).to_be_visible()
+        shot("06-results")
+
+        # Try it: one text, its label and the probability bars.
+        go("Try it")
+        page.get_by_role("textbox", name="Text").fill("my card payment was charged twice, please refund the invoice")
+        page.get_by_role("button", name="Predict").click()
+        expect(page.get_by_test_id("stMetric").filter(has_text="Predicted label")).to_be_visible()
+        expect(page.get_by_text("Probability per class")).to_be_visible()
+        shot("07-try-it")
+
+        go("Runs")
+        expect(page.get_by_test_id("stMain").get_by_text(name).filter(visible=True).first).to_be_visible()
+        shot("08-runs")
+
+
+def test_pictures_upload_train_and_gallery_in_a_browser(server, tiny_resnet, tmp_path):
+    """The picture path: the Fashion demo ZIP uploaded, a tiny ResNet folder, frozen, Quick look (128 pixels)."""
+    from playwright.sync_api import expect
+
+    from engine.strategies import STRATEGIES
+
+    url, home = server
+    with chromium(tmp_path) as b:
+        page, shot, go = b.page, b.shot, b.go
+        # Data: the ZIP's classes, a few thumbnails of each, the split.
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+        page.locator('input[type="file"]').first.set_input_files(str(ROOT / "data" / "fashion_demo.zip"))
+        expect(page.get_by_text("Ready: 1,000 pictures in 10 classes.")).to_be_visible()
+        expect(page.get_by_test_id("stImageContainer")).to_have_count(60)  # 6 thumbnails of each of the 10 classes
+        expect(page.get_by_test_id("stImageCaption").first).to_have_text(re.compile(r"\.png$"))
+        expect(page.get_by_test_id("stPlotlyChart")).to_be_visible()
+        shot("11-pictures-data")
+
+        # Model & strategy: the picture models, a local model folder typed in the field, frozen, Quick look.
+        go("Model & strategy")
+        expect(page.get_by_text("Your data are pictures, and MiniLM")).to_be_visible()
+        field = page.get_by_label(re.compile("^Model: a name from the cards"))
+        expect(field).to_have_value("efficientnet-lite0")
+        field.fill(str(tiny_resnet))
+        field.press("Enter")
+        expect(page.get_by_text(f"Using {tiny_resnet}.")).to_be_visible()
+        page.get_by_text("Advanced", exact=True).click()
+        expect(page.get_by_text("Image size (pixels per side)")).to_be_visible()
+        expect(page.get_by_text("Max length (tokens per text)")).to_have_count(0)
+        frozen = re.compile("^" + re.escape(STRATEGIES["frozen"].title))
+        page.get_by_test_id("stRadio").get_by_text(frozen).click()
+        page.get_by_role("radio", name="Quick look").click()
+        expect(page.get_by_label("Epochs (passes over the training data)")).to_have_value("10")
+        shot("12-pictures-model")
+
+        # Train until the test accuracy shows.
+        go("Train")
+        page.get_by_role("button", name="Start training").click()
+        expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+        shot("13-pictures-trained")
+
+        # Results: the metric cards and the misclassified pictures, captioned true → predicted (confidence).
+        go("Results")
+        expect(page.get_by_test_id("stMetric").filter(has_text="Accuracy")).to_be_visible()
+        expect(page.get_by_role("heading", name="Misclassified test pictures")).to_be_visible()
+        expect(page.get_by_test_id("stImageCaption").first).to_have_text(re.compile(r" → .+ \(\d+%\)$"))
+        shot("14-pictures-results")
     run = next((home / "runs").iterdir())
     assert '"image_size": 128' in (run / "config.json").read_text()
