@@ -476,15 +476,10 @@ def image_probe(model: str, image_size: int | None = None) -> dict[str, Any]:
     import os
     import sys
 
-    from engine.workspace import PROJECT_ROOT, cache_dir
+    from engine.workspace import PROJECT_ROOT, cache_dir, fingerprint
 
     resolved = resolve_model(model)
-    stamp = resolved.path
-    target = Path(resolved.path)
-    for f in [target] if target.is_file() else sorted(target.glob("*")) if target.is_dir() else []:
-        if f.is_file():
-            stamp += f"|{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}"
-    key = hashlib.sha256(f"{model}|{image_size}|{stamp}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(f"{model}|{image_size}|{fingerprint(resolved.path)}".encode()).hexdigest()[:32]
     path = cache_dir("probes") / f"{key}.json"
     if path.exists():
         return json.loads(path.read_text(encoding="utf-8"))

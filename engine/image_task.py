@@ -40,17 +40,10 @@ class ImageJob:
 
     # --- frozen: features once per image, cached on disk --------------------------------------
     def _cache_key(self, paths: list[str]) -> str:
+        from engine.workspace import fingerprint
+
         h = hashlib.sha256()
-        weights = Path(self.resolved.path)
-        parts = [self.resolved.path, repr(sorted(self.spec.to_dict().items()))]
-        if weights.is_file():
-            st = weights.stat()
-            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
-        elif weights.is_dir():
-            for f in sorted(weights.iterdir()):
-                if f.is_file():
-                    parts.append(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}")
-        for part in parts:
+        for part in (fingerprint(self.resolved.path), repr(sorted(self.spec.to_dict().items()))):
             h.update(part.encode() + b"\0")
         for p in paths:
             st = os.stat(p)

@@ -126,17 +126,6 @@ def encode(tokenizer: Any, texts: list[str], labels: list[int], max_length: int)
 
 
 # --- frozen features, cached on disk by content --------------------------------------------
-def _model_fingerprint(path: str) -> str:
-    h = hashlib.sha256(path.encode())
-    folder = Path(path)
-    if folder.is_dir():
-        for f in sorted(folder.iterdir()):
-            if f.is_file():
-                st = f.stat()
-                h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()
-
-
 class RunCancelled(Exception):
     """The user asked the run to stop (the CANCEL file)."""
 
@@ -147,10 +136,10 @@ def cached_features(
     import numpy as np
 
     from engine.modeling import extract_features
-    from engine.workspace import cache_dir
+    from engine.workspace import cache_dir, fingerprint
 
     h = hashlib.sha256()
-    for part in (_model_fingerprint(model_path), classifier.pooling, str(max_length), str(len(texts))):
+    for part in (fingerprint(model_path), classifier.pooling, str(max_length), str(len(texts))):
         h.update(part.encode() + b"\0")
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")

@@ -6,6 +6,7 @@ project). ``--out`` of the CLI may point anywhere; the dashboard keeps its runs 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -36,3 +37,17 @@ def cache_dir(kind: str) -> Path:
     path = home() / "cache" / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def fingerprint(path: str | Path) -> str:
+    """A hash of a model's path and of its files' names, sizes and modification times: a cache key
+    that changes when the weights do (a weights file, or every file of a model folder)."""
+    target = Path(path)
+    h = hashlib.sha256(str(path).encode())
+    files = (
+        [target] if target.is_file() else sorted(f for f in target.iterdir() if f.is_file()) if target.is_dir() else []
+    )
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()

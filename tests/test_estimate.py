@@ -281,3 +281,19 @@ def test_image_time_estimates_are_within_30_percent_of_measured_runs(in_process_
     )
     e = estimate(config, n_train=700, num_labels=10)
     assert abs(e.seconds - seconds) <= 0.3 * seconds, (e.seconds, seconds)
+
+
+def test_fingerprint_changes_with_the_weights_of_a_file_or_a_folder(tmp_path):
+    from engine.workspace import fingerprint
+
+    weights = tmp_path / "model.pth"
+    weights.write_bytes(b"12345")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"abc")
+    before = fingerprint(weights), fingerprint(folder)
+    assert before == (fingerprint(weights), fingerprint(folder))  # stable
+    weights.write_bytes(b"123456")
+    (folder / "model.safetensors").write_bytes(b"abcd")
+    assert fingerprint(weights) != before[0] and fingerprint(folder) != before[1]
+    assert fingerprint(tmp_path / "not-there") != fingerprint(tmp_path / "elsewhere")  # a hub id: its name
