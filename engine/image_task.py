@@ -51,39 +51,23 @@ class ImageJob:
         return h.hexdigest()
 
     def frozen_features(self) -> dict:
-        import numpy as np
-
-        from engine.train import RunCancelled
+        from engine.train import cached_array, features_of_splits
         from engine.vision import extract_image_features
-        from engine.workspace import cache_dir
 
-        feats = {}
-        for name in ("train", "validation", "test"):
-            part = getattr(self.splits, name)
-
-            def on_batch(done: int, n: int, name: str = name) -> None:
-                if self.run.cancel_requested():
-                    raise RunCancelled
-                self.run.update_progress(stage=f"features:{name}", done=done, total=n)
-
-            path = cache_dir("features") / f"image-{self._cache_key(part.paths)}.npy"
-            hit = path.exists()
-            if hit:
-                feats[name] = np.load(path)
-            else:
-                feats[name] = extract_image_features(
+        def features(part, on_batch):
+            return cached_array(
+                f"image-{self._cache_key(part.paths)}",
+                lambda: extract_image_features(
                     self.classifier,
                     part.paths,
                     self.spec,
                     device=self.device.kind,
                     precision=self.device.precision,
                     on_batch=on_batch,
-                )
-                tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-                np.save(tmp, feats[name])
-                os.replace(tmp, path)
-            self.run.append_event({"type": "features", "split": name, "cached": hit, "rows": len(part)})
-        return feats
+                ),
+            )
+
+        return features_of_splits(self.run, self.splits, features)
 
     # --- fine-tuning: images opened and augmented batch by batch ---------------------------------
     def datasets(self):

@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,33 +131,45 @@ class RunCancelled(Exception):
     """The user asked the run to stop (the CANCEL file)."""
 
 
+def cached_array(key: str, compute: Callable[[], Any]) -> tuple[Any, bool]:
+    """The features cache: the array stored under ``key``, or ``compute()`` stored there (atomically).
+    Returns the array and whether it came from the cache."""
+    import numpy as np
+
+    from engine.workspace import cache_dir
+
+    path = cache_dir("features") / f"{key}.npy"
+    if path.exists():
+        return np.load(path), True
+    array = compute()
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+    return array, False
+
+
 def cached_features(
     classifier, tokenizer, texts: list[str], max_length: int, model_path: str, device, precision, on_batch=None
 ):
-    import numpy as np
-
     from engine.modeling import extract_features
-    from engine.workspace import cache_dir, fingerprint
+    from engine.workspace import fingerprint
 
     h = hashlib.sha256()
     for part in (fingerprint(model_path), classifier.pooling, str(max_length), str(len(texts))):
         h.update(part.encode() + b"\0")
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")
-    path = cache_dir("features") / f"{h.hexdigest()}.npy"
-    if path.exists():
-        return np.load(path), True
-    features = extract_features(
-        classifier, tokenizer, texts, max_length, device=device, precision=precision, on_batch=on_batch
+    return cached_array(
+        h.hexdigest(),
+        lambda: extract_features(
+            classifier, tokenizer, texts, max_length, device=device, precision=precision, on_batch=on_batch
+        ),
     )
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, features)
-    os.replace(tmp, path)
-    return features, False
 
 
-def frozen_features(run: RunDir, classifier, tokenizer, splits, max_length: int, model_path: str, device) -> dict:
-    """Backbone features of every split, from the cache when the same texts were seen before."""
+def features_of_splits(run: RunDir, splits, features: Callable[[Any, Callable[[int, int], None]], tuple]) -> dict:
+    """``features(part, on_batch) -> (array, cached)`` for train, validation and test, with progress in
+    status.json, a stop on CANCEL and one event per split."""
     feats = {}
     for name in ("train", "validation", "test"):
         part = getattr(splits, name)
@@ -166,11 +179,20 @@ def frozen_features(run: RunDir, classifier, tokenizer, splits, max_length: int,
                 raise RunCancelled
             run.update_progress(stage=f"features:{name}", done=done, total=n)
 
-        feats[name], hit = cached_features(
-            classifier, tokenizer, part.texts, max_length, model_path, device.kind, device.precision, on_batch
-        )
+        feats[name], hit = features(part, on_batch)
         run.append_event({"type": "features", "split": name, "cached": hit, "rows": len(part)})
     return feats
+
+
+def frozen_features(run: RunDir, classifier, tokenizer, splits, max_length: int, model_path: str, device) -> dict:
+    """Backbone features of every split, from the cache when the same texts were seen before."""
+    return features_of_splits(
+        run,
+        splits,
+        lambda part, on_batch: cached_features(
+            classifier, tokenizer, part.texts, max_length, model_path, device.kind, device.precision, on_batch
+        ),
+    )
 
 
 def write_predictions(path: Path, texts: list[str], labels: list[int], probs, label_names: list[str]) -> None:
