@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         model, model_label = "minilm", "MiniLM (minilm)"
         if plan.quick:
             from bench.tiny import build_tiny_bert
-            from engine.data import load_text_dataset
+            from engine.data.text import load_text_dataset
 
             texts = load_text_dataset(SPAM).texts[:500]
             model = str(build_tiny_bert(workdir / "tiny-bert", texts, plan.max_length))

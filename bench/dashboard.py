@@ -74,11 +74,11 @@ def measure(strategy: str, preset: str, screens: Path, timeout_s: int, pictures:
             expect(page.get_by_text(re.compile(ready))).to_be_visible()
             kind = "pictures" if pictures else "texts"
             go("Model & strategy")
-            from engine.strategies import STRATEGIES
+            from engine.core.strategies import STRATEGIES
 
             page.get_by_test_id("stRadio").get_by_text(re.compile("^" + re.escape(STRATEGIES[strategy].title))).click()
             page.get_by_role("radio", name=preset).click()
-            from engine.config import PRESETS
+            from engine.core.presets import PRESETS
 
             expect(page.get_by_text(PRESETS[preset]["help"])).to_be_visible()
             page.wait_for_timeout(2000)  # let the estimate redraw for the chosen preset

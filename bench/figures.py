@@ -1,8 +1,8 @@
 """The benchmark's figures. Each function measures one thing and returns a plain dict.
 
-The engine is always measured through its own code path: ``engine.train.build_trainer`` (the
+The engine is always measured through its own code path: ``engine.training.trainer.build_trainer`` (the
 transformers Trainer with the engine's callback writing events.jsonl and status.json into a real
-run directory), ``engine.train.cached_features`` and ``engine.predict.Predictor``.
+run directory), ``engine.training.features.cached_array`` and ``engine.predict.Predictor``.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class Bench:
 
     # --- pieces the engine uses ---------------------------------------------------------------
     def config(self, strategy: str, **overrides: Any):
-        from engine.config import TrainConfig
+        from engine.core.config import TrainConfig
 
         values = {
             "data": str(SPAM),
@@ -121,18 +121,21 @@ class Bench:
         """The engine's classifier for a strategy, initialised from the same seed every time."""
         from transformers import set_seed
 
-        from engine.modeling import ResolvedModel, TextClassifier, load_backbone, pooling_for
-        from engine.strategies import STRATEGIES
+        from engine.core.resolve import ResolvedModel
+        from engine.core.strategies import STRATEGIES
+        from engine.tasks.text.model import TextClassifier, load_backbone, pooling_for
+        from engine.tasks.text.task import TextTask
 
         set_seed(self.plan.seed)
         resolved = ResolvedModel(self.model_name, self.model_path, "local")
         backbone = load_backbone(resolved, pretrained=STRATEGIES[strategy].pretrained)
-        backbone = STRATEGIES[strategy].prepare(backbone, self.config(strategy))
+        backbone = STRATEGIES[strategy].prepare(backbone, self.config(strategy), TextTask)
         return TextClassifier(backbone, len(self.label_names), pooling_for(backbone.config))
 
     def encode(self, part: Part, pad_to_max_length: bool = False):
         """The engine's encoding (no padding: the collator pads each batch), or the standard recipe's."""
-        from engine.train import ListDataset, encode
+        from engine.tasks.base import ListDataset
+        from engine.tasks.text.task import encode
 
         if not pad_to_max_length:
             return encode(self.tokenizer, part.texts, part.labels, self.plan.max_length)
@@ -143,8 +146,9 @@ class Bench:
     def trainer(
         self, name: str, config, model, train_ds, eval_ds, collator, processing_class, sampling, epochs, callbacks
     ):
-        """The engine's Trainer (engine.train.build_trainer) writing into a fresh run directory."""
-        from engine.train import build_trainer, prepare_run
+        """The engine's Trainer (engine.training.trainer.build_trainer) writing into a fresh run directory."""
+        from engine.core.jobs import prepare_run
+        from engine.training.trainer import build_trainer
 
         self._runs += 1
         run = prepare_run(config, self.workdir / "runs" / f"{self._runs:02d}-{name}")
@@ -167,11 +171,11 @@ class Bench:
 
 def prepare(plan: Plan, device_preference: str, model: str, data: Path, workdir: Path) -> Bench:
     """Load the demo data the way training does (the engine's seeded split) and take the subsets."""
-    from engine.config import TrainConfig
-    from engine.device import choose_device
-    from engine.modeling import load_tokenizer
-    from engine.resolve import resolve_model
-    from engine.train import load_splits
+    from engine.core.config import TrainConfig
+    from engine.core.resolve import resolve_model
+    from engine.tasks.text.model import load_tokenizer
+    from engine.training.device import choose_device
+    from engine.training.trainer import load_splits
 
     device = choose_device(device_preference)
     resolved = resolve_model(model)
@@ -408,8 +412,8 @@ def figure_padding(b: Bench) -> tuple[dict[str, Any], Path]:
     samples/s figure is over the windows of both runs, the accuracy that of each recipe's first
     run. Returns the figure and the engine model's folder (for figure 6).
     """
-    from engine.metrics import classification_metrics
-    from engine.modeling import predict_proba, save_classifier
+    from engine.core.metrics import classification_metrics
+    from engine.tasks.text.model import predict_proba, save_classifier
 
     out: dict[str, Any] = {"strategy": "lora", "epochs": 1, "max_length": b.plan.max_length, "order": []}
     runs: dict[str, list[dict]] = {"engine": [], "standard": []}
@@ -471,23 +475,25 @@ def _frozen_uncached(b: Bench, train: Part, val: Part, epochs: int, name: str) -
 
 
 def _frozen_cached(b: Bench, train: Part, val: Part, epochs: int, name: str) -> float:
-    import torch
 
-    from engine.train import ListDataset, cached_features
+    from engine.tasks.text.model import extract_features
+    from engine.tasks.text.task import feature_key
+    from engine.training.features import cached_array, head_dataset
 
     os.environ["TRANSFERLAB_HOME"] = str(b.workdir / f"home-{name}")  # a cold feature cache
     model = b.classifier("frozen").to(b.device.kind)
     start = time.perf_counter()
     data = {}
     for split, part in (("train", train), ("validation", val)):
-        features, hit = cached_features(
-            model, b.tokenizer, part.texts, b.plan.max_length, b.model_path, b.device.kind, b.device.precision
+        features, hit = cached_array(
+            feature_key(b.model_path, model.pooling, b.plan.max_length, part.texts),
+            lambda part=part: extract_features(
+                model, b.tokenizer, part.texts, b.plan.max_length, device=b.device.kind, precision=b.device.precision
+            ),
         )
         if hit:
             raise RuntimeError("the feature cache was expected to be cold")
-        data[split] = ListDataset(
-            [{"features": torch.from_numpy(f), "labels": y} for f, y in zip(features, part.labels, strict=True)]
-        )
+        data[split] = head_dataset(features, part.labels)
     trainer = b.trainer(
         name, b.config("frozen", epochs=epochs), model.head, data["train"], data["validation"], None, None,
         "random", epochs, [],
@@ -503,7 +509,7 @@ def figure_frozen(b: Bench) -> dict[str, Any]:
 
     Both sides go through the engine's Trainer settings (validation every epoch, a checkpoint every
     epoch); the uncached one trains the classifier with its frozen backbone on token batches, the
-    cached one computes the features with ``engine.train.cached_features`` and trains the head.
+    cached one computes the features with ``engine.training.features.cached_array`` and trains the head.
     """
     p = b.plan
     home = os.environ.get("TRANSFERLAB_HOME")
@@ -571,8 +577,9 @@ def measure_in_child(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
     from transformers import DataCollatorWithPadding
 
-    from engine.device import choose_device
-    from engine.modeling import count_parameters, load_tokenizer
+    from engine.tasks.base import count_parameters
+    from engine.tasks.text.model import load_tokenizer
+    from engine.training.device import choose_device
 
     plan = Plan(**{**spec["plan"], "matmul_sizes": tuple(spec["plan"]["matmul_sizes"])})
     workdir = Path(spec["workdir"])
@@ -659,8 +666,8 @@ def figure_bert_base(b: Bench, peak: dict[str, Any]) -> dict[str, Any]:
     import torch
     from transformers import BertConfig, BertModel, default_data_collator, set_seed
 
-    from engine.modeling import TextClassifier
-    from engine.train import ListDataset
+    from engine.tasks.base import ListDataset
+    from engine.tasks.text.model import TextClassifier
 
     seq, batch, warmup, window = 128, 32, 5, 20
     steps = warmup + b.plan.repeats * window

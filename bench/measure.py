@@ -193,7 +193,7 @@ def machine(device) -> dict[str, Any]:
     import torch
     import transformers
 
-    from engine.device import available_cpus
+    from engine.core.hardware import available_cpus
 
     info = {
         "cpu_model": cpu_model(),

@@ -12,74 +12,46 @@ run in batches without gradients.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.errors import DataError, ModelNotAvailableError, TransferLabError
-from engine.rundir import RunDir
+from engine.core.errors import DataError, TransferLabError
+from engine.core.logs import add_verbose_flag, setup_logging
+from engine.core.predictions import prediction_columns
+from engine.core.rundir import RunDir
+from engine.core.tasks import get_task, task_of_data
+
+log = logging.getLogger("engine.predict")
 
 
 class Predictor:
-    """A trained classifier loaded once, for the CLI, batch files and the Try-it page."""
+    """A trained classifier loaded once, for the CLI, batch files and the Try-it page's predictor process."""
 
     def __init__(self, model_dir: str | Path, device: str = "auto", threads: int | None = None) -> None:
-        from engine.device import choose_device
-        from engine.modeling import load_classifier, read_model_meta
+        from engine.tasks.base import read_model_meta
+        from engine.training.device import choose_device
 
         self.device = choose_device(device, threads)
-        self.task: str = read_model_meta(Path(model_dir)).get("task", "text")
-        if self.task == "image":
-            from engine.vision import ImageSpec, load_image_classifier
-
-            self.classifier, self.meta = load_image_classifier(model_dir, self.device.kind)
-            self.tokenizer, self.max_length = None, None
-            self.spec = ImageSpec.from_dict(self.meta["image_spec"])
-        else:
-            self.classifier, self.tokenizer, self.meta = load_classifier(model_dir, self.device.kind)
-            self.max_length = int(self.meta["max_length"])
-        self.label_names: list[str] = list(self.meta["label_names"])
+        self.task = get_task(read_model_meta(Path(model_dir))["task"])
+        self.model = self.task.load("implementation").load(Path(model_dir), self.device.kind, self.device.precision)
+        self.meta: dict[str, Any] = self.model.meta
+        self.label_names: list[str] = list(self.model.label_names)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, **kw: Any) -> Predictor:
-        run = RunDir(run_dir)
-        if not run.model_dir.is_dir():
-            state = run.status().get("state", "unknown")
-            raise ModelNotAvailableError(
-                f"{run.path} has no trained model (its status is '{state}'). Pick a run whose training completed."
-            )
-        return cls(run.model_dir, **kw)
+        return cls(RunDir(run_dir).trained_model(), **kw)
 
-    def predict_proba(self, texts: Sequence[Any], batch_size: int = 64):
+    def predict_proba(self, inputs: Sequence[Any], batch_size: int | None = None):
         """Class probabilities: texts for a text model; image paths or PIL images for an image model."""
-        if self.task == "image":
-            from engine.vision import predict_image_proba
+        return self.model.predict_proba(list(inputs), batch_size)
 
-            return predict_image_proba(
-                self.classifier,
-                list(texts),
-                self.spec,
-                batch_size=min(batch_size, 32),
-                device=self.device.kind,
-                precision=self.device.precision,
-            )
-        from engine.modeling import predict_proba
-
-        return predict_proba(
-            self.classifier,
-            self.tokenizer,
-            [str(t) for t in texts],
-            self.max_length,
-            batch_size=batch_size,
-            device=self.device.kind,
-            precision=self.device.precision,
-        )
-
-    def predict(self, texts: Sequence[Any]) -> list[dict[str, Any]]:
+    def predict(self, inputs: Sequence[Any]) -> list[dict[str, Any]]:
         """One dict per text (or image): label, confidence and the probability of every class."""
-        probs = self.predict_proba(texts)
+        probs = self.predict_proba(inputs)
         return [
             {
                 "label": self.label_names[int(row.argmax())],
@@ -89,62 +61,20 @@ class Predictor:
             for row in probs
         ]
 
-    def predict_table(self, path: str | Path, text_column: str | None = None):
-        """Read a file the way training does and return it with prediction columns added."""
-        from engine.data import guess_text_column, read_table
-
-        self._expect("text", path)
-        df, _warnings = read_table(path)
-        column = guess_text_column(df, text_column, source=Path(path).name)
-        texts = df[column].fillna("").astype(str).tolist()
-        probs = self.predict_proba(texts)
-        out = df.copy()
-        out["predicted_label"] = [self.label_names[i] for i in probs.argmax(-1)]
-        out["confidence"] = probs.max(-1)
-        for i, name in enumerate(self.label_names):
-            out[f"prob_{name}"] = probs[:, i]
-        return out
-
-    def predict_images(self, path: str | Path):
-        """Every picture in a ZIP or folder (any layout), one row each; unreadable ones are listed, not fatal.
-
-        Returns the predictions table and the skipped ``(name, reason)`` pairs.
-        """
-        import pandas as pd
-
-        from engine.images import list_images
-
-        self._expect("image", path)
-        paths, names, _root, skipped = list_images(path)
-        probs = self.predict_proba(paths)
-        out = pd.DataFrame({"file": names})
-        out["predicted_label"] = [self.label_names[i] for i in probs.argmax(-1)]
-        out["confidence"] = probs.max(-1)
-        for i, name in enumerate(self.label_names):
-            out[f"prob_{name}"] = probs[:, i]
-        return out, skipped
-
     def predict_file(self, path: str | Path, text_column: str | None = None):
-        """A table of texts or a ZIP/folder of pictures, whichever this model takes."""
-        if self.task == "image":
-            return self.predict_images(path)[0]
-        return self.predict_table(path, text_column)
-
-    def _expect(self, task: str, path: str | Path) -> None:
-        from engine.images import is_image_data
-
-        given = "image" if is_image_data(path) else "text"
-        if self.task == task and given == task:
-            return
-        if self.task == "image":
+        """A file this model reads (a table of texts, or a ZIP/folder of pictures), with prediction columns
+        added. Returns the table and the ``(name, reason)`` of files skipped as unreadable."""
+        given = task_of_data(path)
+        if given is not self.task:
             raise DataError(
-                f"This run's model classifies pictures, but {Path(path).name} is not a ZIP or folder of images. "
-                "Give a ZIP file or a folder of JPEG/PNG/BMP/WebP/GIF pictures."
+                f"This run's model classifies {self.task.examples}, but {Path(path).name} holds {given.examples}. "
+                f"Give {self.task.input_help}."
             )
-        raise DataError(
-            f"This run's model classifies texts, but {Path(path).name} is a ZIP or folder. Give a table of texts "
-            "(CSV, TSV, JSON/JSONL, Parquet or Excel)."
-        )
+        table, inputs, skipped = self.task.load("input_reader")(path, text_column)
+        out = table.copy()
+        for name, values in prediction_columns(self.predict_proba(inputs), self.label_names).items():
+            out[name] = values
+        return out, skipped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,18 +89,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-column", default=None, help="Column holding the text (guessed if unset).")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available cores).")
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
+    setup_logging(args.verbose)
     try:
         predictor = Predictor.from_run(args.run, device=args.device, threads=args.threads)
-        table = predictor.predict_file(args.data, args.text_column)
+        table, skipped = predictor.predict_file(args.data, args.text_column)
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
         table.to_csv(tmp, index=False)
         os.replace(tmp, out)
     except TransferLabError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        log.error("Error: %s", exc)
         return 2
+    for name, reason in skipped:
+        log.warning("Skipped %s: %s", name, reason)
     print(f"Wrote {len(table)} predictions to {out}")
     return 0
 

@@ -6,15 +6,19 @@ Prints JSON: parameter counts (before the block stack, per block, after it), wha
 unit of rank, the forward FLOPs of one image and the activation values one image keeps while
 training. The architecture is built with random weights (no file is read beyond its config) and
 measured with ``torch.utils.flop_counter``. The dashboard runs this in a subprocess (it never
-imports torch) through :func:`engine.estimate.image_probe`, which caches the answer.
+imports torch) through :func:`engine.estimate.image.image_probe`, which caches the answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from typing import Any
+
+from engine.core.errors import TransferLabError
+from engine.core.logs import add_verbose_flag, setup_logging
 
 
 def probe(model: str, image_size: int | None) -> dict[str, Any]:
@@ -22,8 +26,9 @@ def probe(model: str, image_size: int | None) -> dict[str, Any]:
     from torch import nn
     from torch.utils.flop_counter import FlopCounterMode
 
-    from engine.resolve import resolve_model
-    from engine.vision import image_spec, load_image_backbone
+    from engine.core.resolve import resolve_model
+    from engine.tasks.image.backbones import load_image_backbone
+    from engine.tasks.image.preprocess import image_spec
 
     torch.set_num_threads(1)
     resolved = resolve_model(model)
@@ -86,13 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.probe", description=__doc__.splitlines()[0])
     parser.add_argument("model")
     parser.add_argument("--image-size", type=int, default=None)
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
-    from engine.errors import TransferLabError
-
+    setup_logging(args.verbose)
     try:
         print(json.dumps(probe(args.model, args.image_size)))
     except TransferLabError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        logging.getLogger("engine.probe").error("Error: %s", exc)
         return 2
     return 0
 

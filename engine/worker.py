@@ -1,11 +1,11 @@
-"""The training worker: one detached process per run, started by ``engine.jobs``.
+"""The training worker: one detached process per run, started by ``engine.core.jobs``.
 
     python -m engine.worker RUN_DIR [--resume]
 
 It waits for a device slot (an flock on ``workspace/locks/slot-{i}.lock``, one slot per run
 allowed at once, first come first served), keeping status.json "queued" with a message that
 says which run it waits for, and stops there if the run is cancelled. With a slot held for the
-whole training it calls ``engine.train.train``. It never exits leaving its run "queued" or
+whole training it calls ``engine.training.trainer.train``. It never exits leaving its run "queued" or
 "running": whatever happens, the status ends completed, cancelled or failed.
 
 Exit codes as for ``python -m engine.train``: 0 done, 2 a problem with the input or the model
@@ -16,26 +16,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import fcntl
+import logging
 import os
-import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 
-from engine.config import TrainConfig
-from engine.device import available_cpus, gpu_names
-from engine.errors import TransferLabError
-from engine.jobs import ACTIVE, RUN_LOCK, locks_dir, max_concurrent_runs, refresh_status
-from engine.rundir import RunDir, list_runs
+from engine.core.config import TrainConfig
+from engine.core.errors import TransferLabError
+from engine.core.hardware import max_concurrent_runs, threads_for
+from engine.core.jobs import refresh_status
+from engine.core.locks import RUN_LOCK, slot_holders, try_device_slot, try_lock
+from engine.core.logs import add_verbose_flag, setup_logging, stop_on_sigterm
+from engine.core.rundir import ACTIVE, RunDir, list_runs
 
 POLL_SECONDS = 0.5
-
-
-def _interrupt(signum, frame):
-    # `kill` (SIGTERM) stops the worker like Ctrl-C: the run ends "cancelled", resumable.
-    raise KeyboardInterrupt
+log = logging.getLogger("engine.worker")
 
 
 def _wait_for_handover(run: RunDir, timeout: float = 10.0) -> None:
@@ -46,34 +42,6 @@ def _wait_for_handover(run: RunDir, timeout: float = 10.0) -> None:
         if run.status().get("pid") == os.getpid():
             return
         time.sleep(0.02)
-
-
-def _try_slots(n_slots: int, run: RunDir) -> int | None:
-    """Take the first free device slot; returns its locked fd (kept open while training)."""
-    for i in range(n_slots):
-        fd = os.open(locks_dir() / f"slot-{i}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        # Note who holds the slot, for the message of runs waiting behind this one.
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(run.path).encode(), 0)
-        return fd
-    return None
-
-
-def _slot_holders(n_slots: int) -> list[str]:
-    names = []
-    for i in range(n_slots):
-        try:
-            text = (locks_dir() / f"slot-{i}.lock").read_text(encoding="utf-8").strip()
-        except OSError:
-            continue
-        if text:
-            names.append(Path(text).name)
-    return names
 
 
 def _quoted(names: list[str]) -> str:
@@ -110,10 +78,10 @@ def wait_for_slot(run: RunDir, queued_at: float | None = None) -> int | None:
         running, ahead = _queue(run, queued_at)
         # First come, first served: only the oldest waiting run tries for a free slot.
         if not ahead:
-            fd = _try_slots(n_slots, run)
+            fd = try_device_slot(n_slots, run.path)
             if fd is not None:
                 return fd
-        blockers = running or ahead[:1] or _slot_holders(n_slots)
+        blockers = running or ahead[:1] or slot_holders(n_slots)
         if len(blockers) == 1:
             message = f"Waiting for the run '{blockers[0]}' to finish"
         elif blockers:
@@ -128,38 +96,25 @@ def wait_for_slot(run: RunDir, queued_at: float | None = None) -> int | None:
         time.sleep(POLL_SECONDS)
 
 
-def threads_for(config: TrainConfig) -> int | None:
-    """Split the CPU cores between runs that may train at once (unless the config sets threads)."""
-    if config.threads is not None:
-        return config.threads
-    n_runs = max_concurrent_runs()
-    on_cpu = config.device == "cpu" or (config.device in ("auto", "cuda") and not gpu_names())
-    if n_runs > 1 and on_cpu:
-        return max(1, available_cpus() // n_runs)
-    return None
-
-
 def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = None) -> int:
     run = RunDir(Path(run_dir).resolve())
     if not run.config_path.exists():
-        print(f"Error: {run.path} is not a run directory (no config.json).", file=sys.stderr)
+        log.error("Error: %s is not a run directory (no config.json).", run.path)
         return 2
     if lock_fd is None:
-        # Started by hand: take the run lock ourselves (engine.jobs hands it over otherwise).
-        from engine.jobs import _lock_fd
-
-        lock_fd = _lock_fd(run.path / RUN_LOCK, tries=5)
+        # Started by hand: take the run lock ourselves (engine.core.jobs hands it over otherwise).
+        lock_fd = try_lock(run.path / RUN_LOCK, tries=5)
         if lock_fd is None:
-            print(f"Error: another process is already training {run.path}.", file=sys.stderr)
+            log.error("Error: another process is already training %s.", run.path)
             return 2
         if resume:
-            run.cancel_path.unlink(missing_ok=True)  # as engine.jobs.resume_run does before spawning
+            run.cancel_path.unlink(missing_ok=True)  # as engine.core.jobs.resume_run does before spawning
         queued_at = None
     else:
         _wait_for_handover(run)
         queued_at = run.status().get("queued_at")  # when the launcher queued it
 
-    print(f"worker {os.getpid()}: {run.path}{' (resume)' if resume else ''}", file=sys.stderr, flush=True)
+    log.info("worker %d: %s%s", os.getpid(), run.path, " (resume)" if resume else "")
     slot = None
     try:
         try:
@@ -175,19 +130,19 @@ def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = 
         if threads != config.threads:
             config = dataclasses.replace(config, threads=threads)  # not saved: config.json keeps the user's choice
 
-        from engine.train import train
+        from engine.training.trainer import train
 
         metrics = train(config, run, resume=resume)
         return 0 if metrics is not None else 3
     except TransferLabError as exc:  # train() already recorded it as failed
-        print(f"Error: {exc}", file=sys.stderr)
+        log.error("Error: %s", exc)
         return 2
     except KeyboardInterrupt:
         if run.status().get("state") in ACTIVE:
             run.set_status("cancelled", "Stopped before training started. Resume the run to start it.")
         return 130
     except Exception as exc:
-        traceback.print_exc()
+        log.exception("Unexpected error")
         if run.status().get("state") in ACTIVE:
             run.set_status("failed", f"Unexpected error: {type(exc).__name__}: {exc}")
         return 1
@@ -203,11 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m engine.worker", description="Train one prepared run directory when the device is free."
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="A run directory written by engine.jobs.start_run.")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="A run directory written by engine.core.jobs.start_run.")
     parser.add_argument("--resume", action="store_true", help="Continue from the run's last checkpoint.")
-    parser.add_argument("--lock-fd", type=int, help=argparse.SUPPRESS)  # the run lock handed over by engine.jobs
+    parser.add_argument("--lock-fd", type=int, help=argparse.SUPPRESS)  # the run lock handed over by engine.core.jobs
+    add_verbose_flag(parser)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    setup_logging(args.verbose)
+    stop_on_sigterm()
     return run_worker(args.run_dir, resume=args.resume, lock_fd=args.lock_fd)
 
 

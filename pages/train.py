@@ -8,9 +8,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from engine import jobs
-from engine.errors import TransferLabError
-from engine.rundir import FINISHED, RunDir
+from engine.core import jobs
+from engine.core.config import data_settings, task_settings
+from engine.core.errors import TransferLabError
+from engine.core.hardware import max_concurrent_runs
+from engine.core.rundir import FINISHED, RunDir
+from engine.core.tasks import get_task
 from ui import charts, live
 from ui import format as fmt
 from ui.router import ensure_router
@@ -22,6 +25,8 @@ from ui.widgets import init_state
 LIVE_EVERY_S = 3.0
 CHARTS_EVERY_S = 15.0
 LOG_LINES = 12
+AUTOMATIC = {"max_length": "Automatic", "image_size": "the model's own"}  # what None means for these settings
+UNITS = {"image_size": " pixels"}
 STATE_ICONS = {
     "queued": ":material/hourglass_top:",
     "running": ":material/directions_run:",
@@ -54,6 +59,12 @@ def start() -> None:
     st.session_state.train_run = str(run.path)
 
 
+def in_words(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 def new_run_section() -> None:
     st.subheader("New run")
     state = st.session_state
@@ -63,19 +74,23 @@ def new_run_section() -> None:
         return
     settings = current_settings(state)
     summary = state.data_summary
-    if state.data_task == "image":
-        labels = f"; labels: {state.image_labels_name}" if state.image_labels else ""
-        data = f"{state.data_name} ({summary['rows']:,} pictures, {len(summary['classes'])} classes{labels})"
-        sizes = {
-            "image size": f"{settings['image_size']} pixels" if settings.get("image_size") else "the model's own",
-            "augment": "on" if settings.get("augment", True) else "off",
-        }
-    else:
-        data = (
-            f"{state.data_name} ({summary['rows']:,} examples, {len(summary['classes'])} classes; "
-            f"text: {state.text_column}, label: {state.label_column})"
-        )
-        sizes = {"max length": settings.get("max_length") or "Automatic"}
+    task = get_task(state.data_task)
+    choices = "; ".join(
+        f"{name.replace('_', ' ')}: {state.get(name + '_name') or state.get(name)}"
+        for name in data_settings(task.name)
+        if state.get(name)
+    )
+    data = f"{state.data_name} ({summary['rows']:,} {task.unit}s, {len(summary['classes'])} classes" + (
+        f"; {choices})" if choices else ")"
+    )
+    # The settings only this kind of data has (max length; image size, augmentation), in words.
+    sizes = {
+        name.replace("_", " "): AUTOMATIC.get(name, "automatic")
+        if value is None
+        else in_words(value) + UNITS.get(name, "")
+        for name, value in settings.items()
+        if name in task_settings(task.name)
+    }
     rows = {
         "data": data,
         "model": state.model,
@@ -89,7 +104,7 @@ def new_run_section() -> None:
         hide_index=True,
         width="content",
     )
-    busy = len(jobs.active_runs()) >= jobs.max_concurrent_runs()
+    busy = len(jobs.active_runs()) >= max_concurrent_runs()
     if busy:
         st.caption("Another run is using the device: a new run waits in the queue and starts when it finishes.")
     st.button("Start training", type="primary", icon=":material/play_arrow:", on_click=start, key="start_training")

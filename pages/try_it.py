@@ -5,29 +5,30 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine.errors import TransferLabError
-from engine.predict import Predictor
-from engine.uploads import save_upload
+from engine.core.errors import TransferLabError
+from engine.core.formats import archive_upload_types, image_upload_types, table_upload_types
+from engine.core.predictor import PredictorProcess
+from engine.core.rundir import RunDir
+from engine.data.uploads import save_upload
 from ui import charts
 from ui.gallery import show_pictures
 from ui.router import ensure_router
 from ui.widgets import completed_runs, init_state, run_picker, show_error
 
-UPLOAD_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "pq", "xlsx", "xls"]
-IMAGE_TYPES = ["jpg", "jpeg", "png", "bmp", "webp", "gif"]
 PICTURE_SIDE = 256
 
 ensure_router()
 init_state({"try_result": None, "try_table": None, "try_image": None, "try_images": None})
 
 
-# One loaded model per run, shared by every session: it is only read (st.cache_resource).
+# One loaded model per run, in its own process (the server never loads torch), shared by every
+# session: it is only read (st.cache_resource). An evicted one's process ends with it.
 @st.cache_resource(max_entries=2, show_spinner="Loading the model…")
-def load_predictor(run_path: str, created_at: float | None) -> Predictor:
-    return Predictor.from_run(run_path)
+def load_predictor(run_path: str, created_at: float | None) -> PredictorProcess:
+    return PredictorProcess(RunDir(run_path).trained_model())
 
 
-def predict_text(run_path: str, predictor: Predictor) -> None:
+def predict_text(run_path: str, predictor: PredictorProcess) -> None:
     # A callback, so the click is handled before the page reruns.
     text = st.session_state.try_text
     if not text.strip():
@@ -36,7 +37,7 @@ def predict_text(run_path: str, predictor: Predictor) -> None:
     st.session_state.try_result = (run_path, text, predictor.predict([text])[0])
 
 
-def single_text(run_path: str, predictor: Predictor) -> None:
+def single_text(run_path: str, predictor: PredictorProcess) -> None:
     st.subheader("Type a text")
     with st.form("try_form", border=False):
         st.text_area("Text", height=140, placeholder="Paste or type an example here…", key="try_text")
@@ -51,10 +52,10 @@ def single_text(run_path: str, predictor: Predictor) -> None:
     prediction_view(prediction, key="probs")
 
 
-def whole_file(run_path: str, predictor: Predictor) -> None:
+def whole_file(run_path: str, predictor: PredictorProcess) -> None:
     st.subheader("Label a file")
     uploaded = st.file_uploader(
-        "A file with a column of texts (a label column is not needed)", type=UPLOAD_TYPES, key="w_try_upload"
+        "A file with a column of texts (a label column is not needed)", type=table_upload_types(), key="w_try_upload"
     )
     if uploaded is None:
         return
@@ -63,7 +64,7 @@ def whole_file(run_path: str, predictor: Predictor) -> None:
         try:
             path = save_upload(uploaded.getvalue(), uploaded.name)
             with st.spinner("Predicting…"):
-                table = predictor.predict_table(path)
+                table, _skipped = predictor.predict_file(path)
         except TransferLabError as exc:
             show_error(exc)
             return
@@ -89,9 +90,9 @@ def prediction_view(prediction: dict, key: str) -> None:
     right.plotly_chart(charts.probability_bars(prediction["probabilities"]), width="stretch", key=key)
 
 
-def single_picture(run_path: str, predictor: Predictor) -> None:
+def single_picture(run_path: str, predictor: PredictorProcess) -> None:
     st.subheader("Upload a picture")
-    uploaded = st.file_uploader("A picture", type=IMAGE_TYPES, key="w_try_image")
+    uploaded = st.file_uploader("A picture", type=image_upload_types(), key="w_try_image")
     if uploaded is None:
         return
     key = (run_path, uploaded.file_id)
@@ -112,10 +113,12 @@ def single_picture(run_path: str, predictor: Predictor) -> None:
         prediction_view(prediction, key="picture_probs")
 
 
-def whole_zip(run_path: str, predictor: Predictor) -> None:
+def whole_zip(run_path: str, predictor: PredictorProcess) -> None:
     st.subheader("Label a ZIP of pictures")
     uploaded = st.file_uploader(
-        "A ZIP of pictures, in folders or not (the folder names are not used)", type=["zip"], key="w_try_zip"
+        "A ZIP of pictures, in folders or not (the folder names are not used)",
+        type=archive_upload_types(),
+        key="w_try_zip",
     )
     if uploaded is None:
         return
@@ -124,7 +127,7 @@ def whole_zip(run_path: str, predictor: Predictor) -> None:
         try:
             path = save_upload(uploaded.getvalue(), uploaded.name)
             with st.spinner("Predicting…"):
-                table, skipped = predictor.predict_images(path)
+                table, skipped = predictor.predict_file(path)
         except TransferLabError as exc:
             show_error(exc)
             return
@@ -150,6 +153,9 @@ def whole_zip(run_path: str, predictor: Predictor) -> None:
         st.dataframe(pd.DataFrame(skipped, columns=["file", "reason"]), hide_index=True, width="stretch")
 
 
+# What the page offers for each kind of data a model reads.
+SECTIONS = {"text": (single_text, whole_file), "image": (single_picture, whole_zip)}
+
 st.title("Try it")
 runs = completed_runs()
 if not runs:
@@ -163,9 +169,5 @@ else:
     except TransferLabError as exc:
         show_error(exc)
     else:
-        if predictor.task == "image":
-            single_picture(picked["path"], predictor)
-            whole_zip(picked["path"], predictor)
-        else:
-            single_text(picked["path"], predictor)
-            whole_file(picked["path"], predictor)
+        for section in SECTIONS[predictor.task]:
+            section(picked["path"], predictor)

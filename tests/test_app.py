@@ -10,7 +10,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from engine.data import MAX_FILE_BYTES
+from engine.core.formats import MAX_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py"))]
@@ -62,16 +62,6 @@ def test_no_user_text_is_rendered_as_html():
         assert "unsafe_allow_html" not in text and "st.html" not in text, path.name
 
 
-def test_light_engine_modules_do_not_load_torch():
-    code = (
-        "import sys; import engine.catalog, engine.config, engine.data, engine.rundir, engine.strategies, "
-        "engine.metrics, engine.workspace, engine.resolve, engine.device, engine.jobs, engine.uploads, "
-        "engine.estimate, engine.predict; print('torch' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-
-
 def test_rendering_every_page_with_data_chosen_does_not_load_torch(workspace):
     # In a fresh process: the demo data on the Data page, then every page, including the Model page's estimate.
     code = """
@@ -88,3 +78,30 @@ print("torch" in sys.modules)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_try_it_predicts_without_loading_torch_into_the_dashboard(workspace, tiny_bert, topic_csv):
+    """Try it talks to a warm ``python -m engine.serve`` process; the Streamlit process stays torch-free."""
+    import os
+
+    train = [sys.executable, "-m", "engine.train", "--data", str(topic_csv), "--model", str(tiny_bert)]
+    train += ["--strategy", "frozen", "--epochs", "2", "--threads", "1", "--out", str(workspace / "runs" / "tiny")]
+    env = {**os.environ, "TRANSFERLAB_HOME": str(workspace)}
+    done = subprocess.run(train, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    code = """
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=120).run()
+at.switch_page("pages/try_it.py").run()
+at.text_area[0].set_value("my card payment was charged twice, refund please")
+at.form_submit_button[0].click().run()
+assert not at.exception, [e.value for e in at.exception]
+labels = {m.label: m.value for m in at.metric}
+print(labels["Predicted label"])
+print("torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    label, torch_loaded = out.stdout.strip().splitlines()[-2:]
+    assert label in ("billing", "shipping", "tech") and torch_loaded == "False"

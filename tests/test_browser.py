@@ -197,7 +197,7 @@ def test_pictures_upload_train_and_gallery_in_a_browser(server, tiny_resnet, tmp
     """The picture path: the Fashion demo ZIP uploaded, a tiny ResNet folder, frozen, Quick look (128 pixels)."""
     from playwright.sync_api import expect
 
-    from engine.strategies import STRATEGIES
+    from engine.core.strategies import STRATEGIES
 
     url, home = server
     with chromium(tmp_path) as b:

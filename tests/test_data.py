@@ -14,17 +14,12 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from engine import data as data_module
-from engine.data import (
-    Splits,
-    TextDataset,
-    describe,
-    guess_columns,
-    load_text_dataset,
-    make_splits,
-    read_table,
-)
-from engine.errors import ConfigError, DataError
+import engine.data.tables as tables
+from engine.core.errors import ConfigError, DataError
+from engine.data.columns import guess_columns
+from engine.data.dataset import Splits, make_splits
+from engine.data.tables import read_table
+from engine.data.text import TextDataset, describe, load_text_dataset
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "spam_emails.csv"
 
@@ -308,7 +303,7 @@ def test_unknown_extension_lists_formats(tmp_path):
 
 
 def test_file_over_the_size_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_module, "MAX_FILE_BYTES", 3 * 1024 * 1024)
+    monkeypatch.setattr(tables, "MAX_FILE_BYTES", 3 * 1024 * 1024)
     path = tmp_path / "big.csv"
     path.write_bytes(b"text,label\n" + b"x" * (4 * 1024 * 1024))
     with pytest.raises(DataError, match=r"'big\.csv' is 4 MB; TransferLab reads files up to 3 MB"):
@@ -654,7 +649,15 @@ def test_user_given_validation_and_test_are_used_as_is(tmp_path):
 
     # With a test file given, two of a class are enough (1 to train on, 1 to validate).
     small = make_dataset({"x": 2, "y": 2})
-    small_test = TextDataset(["t"], [0], ["x", "y"], "t.csv", "text", "label", [])
+    small_test = TextDataset(
+        texts=["t"],
+        labels=[0],
+        label_names=["x", "y"],
+        source="t.csv",
+        text_column="text",
+        label_column="label",
+        warnings=[],
+    )
     assert len(make_splits(small, test=small_test).train) == 2
     with pytest.raises(DataError, match=r"at least 2 of each class \(1 to train on, 1 to validate\)"):
         make_splits(make_dataset({"x": 1, "y": 2}), test=small_test)

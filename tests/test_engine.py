@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 from conftest import make_rows, write_csv
 
-from engine.config import TrainConfig, config_from_args
-from engine.errors import ConfigError, DataError, ModelNotAvailableError, TrainingError
-from engine.rundir import RunDir
-from engine.strategies import STRATEGIES
-from engine.train import build_parser, main, prepare_run, train
+from engine.core.config import TrainConfig, config_from_args
+from engine.core.errors import ConfigError, DataError, ModelNotAvailableError, TrainingError
+from engine.core.jobs import prepare_run
+from engine.core.rundir import RunDir
+from engine.core.strategies import STRATEGIES
+from engine.train import build_parser, main
+from engine.training.trainer import train
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"epochs": 2, "batch_size": 8, "max_length": 32, "threads": 2}
@@ -179,13 +181,14 @@ def test_full_fine_tuning_learns_the_tiny_task(tmp_path, workspace, tiny_bert):
 
 
 def test_partial_freezes_embeddings_and_bottom_layers(tiny_models):
-    from engine.modeling import ResolvedModel, load_backbone
-    from engine.strategies import transformer_layers
+    from engine.core.resolve import ResolvedModel
+    from engine.tasks.text.model import load_backbone, transformer_layers
+    from engine.tasks.text.task import TextTask
 
     for arch, path in tiny_models.items():
         backbone = load_backbone(ResolvedModel(arch, str(path), "local"))
         config = TrainConfig(data="x.csv", model=str(path), strategy="partial", freeze_layers=1)
-        STRATEGIES["partial"].prepare(backbone, config)
+        STRATEGIES["partial"].prepare(backbone, config, TextTask)
         layers = transformer_layers(backbone)
         assert not any(p.requires_grad for p in backbone.get_input_embeddings().parameters()), arch
         assert not any(p.requires_grad for p in layers[0].parameters()), arch
@@ -195,28 +198,33 @@ def test_partial_freezes_embeddings_and_bottom_layers(tiny_models):
 
 
 def test_partial_refuses_more_frozen_layers_than_the_model_has(tiny_bert):
-    from engine.modeling import ResolvedModel, load_backbone
+    from engine.core.resolve import ResolvedModel
+    from engine.tasks.text.model import load_backbone
+    from engine.tasks.text.task import TextTask
 
     backbone = load_backbone(ResolvedModel("tiny", str(tiny_bert), "local"))
     config = TrainConfig(data="x.csv", model="tiny", strategy="partial", freeze_layers=5)
     with pytest.raises(ConfigError, match="only 2 layers"):
-        STRATEGIES["partial"].prepare(backbone, config)
+        STRATEGIES["partial"].prepare(backbone, config, TextTask)
 
 
 @pytest.mark.parametrize(("arch", "targets"), [("bert", {"query", "value"}), ("llama", {"q_proj", "v_proj"})])
 def test_lora_adapts_attention_per_architecture(tiny_models, arch, targets):
-    from engine.modeling import ResolvedModel, load_backbone
+    from engine.core.resolve import ResolvedModel
+    from engine.tasks.text.model import load_backbone
+    from engine.tasks.text.task import TextTask
 
     backbone = load_backbone(ResolvedModel(arch, str(tiny_models[arch]), "local"))
     config = TrainConfig(data="x.csv", model=arch, strategy="lora", lora_r=4)
-    wrapped = STRATEGIES["lora"].prepare(backbone, config)
+    wrapped = STRATEGIES["lora"].prepare(backbone, config, TextTask)
     trainable = [n for n, p in wrapped.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     assert {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in trainable} == targets
 
 
 def test_scratch_starts_from_random_weights(tiny_bert):
-    from engine.modeling import ResolvedModel, load_backbone
+    from engine.core.resolve import ResolvedModel
+    from engine.tasks.text.model import load_backbone
 
     resolved = ResolvedModel("tiny", str(tiny_bert), "local")
     pretrained = load_backbone(resolved).get_input_embeddings().weight
@@ -226,7 +234,8 @@ def test_scratch_starts_from_random_weights(tiny_bert):
 
 
 def test_last_token_pooling_ignores_padding(tiny_llama):
-    from engine.modeling import ResolvedModel, TextClassifier, load_backbone, load_tokenizer, predict_proba
+    from engine.core.resolve import ResolvedModel
+    from engine.tasks.text.model import TextClassifier, load_backbone, load_tokenizer, predict_proba
 
     resolved = ResolvedModel("tiny", str(tiny_llama), "local")
     tokenizer = load_tokenizer(resolved)
@@ -332,9 +341,9 @@ def test_numeric_labels_keep_their_names(tmp_path, workspace, tiny_bert):
 def test_non_finite_loss_fails_the_run_with_a_reason(tmp_path, workspace, tiny_bert, topic_csv, monkeypatch):
     import torch
 
-    from engine import modeling
+    from engine.tasks import base
 
-    original = modeling.ClassifierHead.forward
+    original = base.ClassifierHead.forward
 
     def poisoned(self, features, labels=None):
         out = original(self, features, labels)
@@ -342,7 +351,7 @@ def test_non_finite_loss_fails_the_run_with_a_reason(tmp_path, workspace, tiny_b
             out.loss = out.loss * torch.tensor(float("nan"))
         return out
 
-    monkeypatch.setattr(modeling.ClassifierHead, "forward", poisoned)
+    monkeypatch.setattr(base.ClassifierHead, "forward", poisoned)
     config = TrainConfig(data=str(topic_csv), model=str(tiny_bert), strategy="full", **TINY)
     run = prepare_run(config, tmp_path / "run")
     with pytest.raises(TrainingError, match="loss became nan"):
@@ -355,12 +364,12 @@ def test_non_finite_loss_fails_the_run_with_a_reason(tmp_path, workspace, tiny_b
 def test_out_of_memory_fails_with_a_hint(tmp_path, workspace, tiny_bert, topic_csv, monkeypatch):
     import torch
 
-    from engine import modeling
+    from engine.tasks.text import model
 
     def boom(self, *a, **kw):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(modeling.TextClassifier, "forward", boom)
+    monkeypatch.setattr(model.TextClassifier, "forward", boom)
     config = TrainConfig(data=str(topic_csv), model=str(tiny_bert), strategy="full", **TINY)
     run = prepare_run(config, tmp_path / "run")
     with pytest.raises(TrainingError, match="out of memory"):
@@ -407,7 +416,7 @@ def test_cli_missing_data_file(tmp_path, workspace, tiny_bert, capsys):
 
 # --- models --------------------------------------------------------------------------------------------
 def test_unavailable_hub_model_lists_offline_models():
-    from engine.modeling import resolve_model
+    from engine.core.resolve import resolve_model
 
     with pytest.raises(ModelNotAvailableError) as err:
         resolve_model("some-org/not-downloaded-model")
@@ -415,7 +424,7 @@ def test_unavailable_hub_model_lists_offline_models():
 
 
 def test_folder_without_config_is_not_a_model(tmp_path):
-    from engine.modeling import resolve_model
+    from engine.core.resolve import resolve_model
 
     with pytest.raises(ModelNotAvailableError, match="no config.json"):
         resolve_model(str(tmp_path))
@@ -427,7 +436,8 @@ def test_bin_only_model_is_refused(tmp_path, tiny_bert):
     import torch
     from safetensors.torch import load_file
 
-    from engine.modeling import ResolvedModel, load_backbone
+    from engine.core.resolve import ResolvedModel
+    from engine.tasks.text.model import load_backbone
 
     folder = tmp_path / "bin-only"
     shutil.copytree(tiny_bert, folder)
@@ -475,18 +485,29 @@ def test_frozen_features_are_cached_across_runs(tmp_path, workspace, tiny_bert, 
 
 # --- fast paths give the plain paths' results ------------------------------------------------------
 def _tiny_classifier(model: Path):
-    from engine.modeling import ResolvedModel, TextClassifier, load_backbone, load_tokenizer
+    from engine.core.resolve import ResolvedModel
+    from engine.tasks.text.model import TextClassifier, load_backbone, load_tokenizer
 
     resolved = ResolvedModel("tiny", str(model), "local")
     return TextClassifier(load_backbone(resolved), 3, "mean"), load_tokenizer(resolved)
+
+
+def cached_features(classifier, tokenizer, texts, max_length, model_path, device, precision):
+    """The text task's frozen features through the engine's cache (what a frozen run does per split)."""
+    from engine.tasks.text.model import extract_features
+    from engine.tasks.text.task import feature_key
+    from engine.training.features import cached_array
+
+    return cached_array(
+        feature_key(model_path, classifier.pooling, max_length, texts),
+        lambda: extract_features(classifier, tokenizer, texts, max_length, device=device, precision=precision),
+    )
 
 
 def test_cached_frozen_features_equal_a_plain_forward_pass(workspace, tiny_bert):
     """Computed in padded, length-sorted batches, stored and reloaded: the same as one text at a time."""
     import numpy as np
     import torch
-
-    from engine.train import cached_features
 
     texts = [text for text, _ in make_rows(12, seed=5)]
     classifier, tokenizer = _tiny_classifier(tiny_bert)
@@ -512,8 +533,6 @@ def test_feature_cache_is_invalidated_when_data_model_or_max_length_change(tmp_p
     import numpy as np
     import torch
     from transformers import BertModel
-
-    from engine.train import cached_features
 
     texts = [text for text, _ in make_rows(5, seed=6)]
 
@@ -545,9 +564,10 @@ def test_length_grouped_evaluation_gives_the_same_metrics(tmp_path, workspace, t
     """The engine evaluates in length-grouped batches; in plain order the metrics are the same."""
     from transformers import DataCollatorWithPadding
 
-    from engine.device import choose_device
-    from engine.modeling import load_classifier
-    from engine.train import build_trainer, encode, load_splits
+    from engine.tasks.text.model import load_classifier
+    from engine.tasks.text.task import encode
+    from engine.training.device import choose_device
+    from engine.training.trainer import build_trainer, load_splits
 
     data = write_csv(tmp_path / "big.csv", make_rows(60, seed=1))
     trained = run_training(tmp_path, data, tiny_bert, "full", name="trained", epochs=6, learning_rate=2e-3)
@@ -602,7 +622,7 @@ def test_hub_id_trains_from_the_local_hugging_face_cache(tmp_path, workspace, ti
 
 # --- automatic max length -----------------------------------------------------------------
 def test_auto_max_length_follows_the_data_and_the_device():
-    from engine.train import choose_max_length
+    from engine.core.policy import choose_max_length
 
     short = [10] * 90 + [30] * 10
     assert choose_max_length(None, short, 512, "cuda") == (32, None)  # 95th percentile 30, rounded up to 8s
@@ -614,7 +634,7 @@ def test_auto_max_length_follows_the_data_and_the_device():
 
 
 def test_explicit_max_length_is_kept_but_capped_by_the_model():
-    from engine.train import choose_max_length
+    from engine.core.policy import choose_max_length
 
     assert choose_max_length(64, [10, 20], 512, "cpu") == (64, None)
     chosen, note = choose_max_length(1024, [10, 20], 512, "cuda")
@@ -622,9 +642,9 @@ def test_explicit_max_length_is_kept_but_capped_by_the_model():
 
 
 def test_describe_hardware_is_torch_free_and_names_the_cpu(monkeypatch):
-    import engine.device as device
+    import engine.core.hardware as hardware
 
-    monkeypatch.setattr(device, "gpu_names", lambda: [])
-    assert device.describe_hardware().startswith("CPU (")
-    monkeypatch.setattr(device, "gpu_names", lambda: ["NVIDIA H100 80GB HBM3"])
-    assert device.describe_hardware() == "GPU: NVIDIA H100 80GB HBM3"
+    monkeypatch.setattr(hardware, "gpu_names", lambda: [])
+    assert hardware.describe_hardware().startswith("CPU (")
+    monkeypatch.setattr(hardware, "gpu_names", lambda: ["NVIDIA H100 80GB HBM3"])
+    assert hardware.describe_hardware() == "GPU: NVIDIA H100 80GB HBM3"

@@ -9,12 +9,18 @@ from pathlib import Path
 
 import pytest
 
-import engine.estimate as est
-from engine.config import TrainConfig
-from engine.errors import ConfigError, ModelNotAvailableError
-from engine.estimate import estimate, has_gpu, read_model_shape, recommend_strategy
-from engine.resolve import ResolvedModel
-from engine.strategies import STRATEGIES
+import engine.core.hardware as hardware
+import engine.estimate.common as common
+import engine.estimate.image as image_est
+import engine.estimate.shapes as shapes
+import engine.estimate.text as text_est
+from engine.core.config import TrainConfig
+from engine.core.errors import ConfigError, ModelNotAvailableError
+from engine.core.hardware import has_gpu
+from engine.core.resolve import ResolvedModel
+from engine.core.strategies import STRATEGIES
+from engine.estimate import estimate, recommend_strategy
+from engine.estimate.shapes import model_shape, read_model_shape
 
 
 def cfg(model, strategy: str, **kw) -> TrainConfig:
@@ -23,11 +29,14 @@ def cfg(model, strategy: str, **kw) -> TrainConfig:
 
 def real_count(model: Path | str, config: TrainConfig, num_labels: int) -> tuple[int, int]:
     """What the engine really trains: backbone prepared by the strategy, plus the head."""
-    from engine.modeling import TextClassifier, count_parameters, load_backbone, pooling_for
-    from engine.resolve import resolve_model
+    from engine.core.resolve import resolve_model
+    from engine.tasks.base import count_parameters
+    from engine.tasks.text.model import TextClassifier, load_backbone, pooling_for
+    from engine.tasks.text.task import TextTask
 
     strategy = STRATEGIES[config.strategy]
-    backbone = strategy.prepare(load_backbone(resolve_model(str(model)), pretrained=strategy.pretrained), config)
+    backbone = load_backbone(resolve_model(str(model)), pretrained=strategy.pretrained)
+    backbone = strategy.prepare(backbone, config, TextTask)
     return count_parameters(TextClassifier(backbone, num_labels, pooling_for(backbone.config)))
 
 
@@ -41,7 +50,7 @@ def real_count(model: Path | str, config: TrainConfig, num_labels: int) -> tuple
 )
 def test_parameter_counts_match_the_built_tiny_models(tiny_models, arch, strategy, extra):
     config = cfg(tiny_models[arch], strategy, **extra)
-    counted = est.count_params(est.model_shape(config.model), config, num_labels=3)
+    counted = text_est.count_params(model_shape(config.model), config, num_labels=3)
     assert counted == real_count(tiny_models[arch], config, num_labels=3)
 
 
@@ -87,7 +96,7 @@ def test_a_model_without_safetensors_or_out_of_reach_has_no_estimate(tmp_path, t
 
 
 def test_hub_model_in_the_catalog_but_not_downloaded_is_approximated(monkeypatch):
-    monkeypatch.setattr(est, "resolve_model", lambda name: ResolvedModel(name, name, "hub"))
+    monkeypatch.setattr(shapes, "resolve_model", lambda name: ResolvedModel(name, name, "hub"))
     e = estimate(cfg("bert-base-uncased", "full"), n_train=1000)
     assert e.approximate_params and abs(e.total_params - 110e6) < 0.05 * 110e6
     lora = estimate(cfg("bert-base-uncased", "lora"), n_train=1000)
@@ -126,11 +135,13 @@ def test_time_frozen_lora_full_in_that_order_and_growing_with_data():
     assert frozen.seconds < lora.seconds < full.seconds
     defaults = [estimate(cfg("minilm", s), n_train=2000).seconds for s in ("frozen", "lora", "full")]
     assert defaults == sorted(defaults)  # also with each strategy's own default epochs
-    assert estimate(cfg("minilm", "lora", **same), n_train=4000).seconds > 1.8 * (lora.seconds - est.STARTUP_SECONDS)
+    assert estimate(cfg("minilm", "lora", **same), n_train=4000).seconds > 1.8 * (
+        lora.seconds - text_est.STARTUP_SECONDS
+    )
     assert estimate(cfg("minilm", "lora", **same), n_train=2000, mean_tokens=40).seconds < lora.seconds
 
 
-# Wall times measured on this project's 2-core CPU (torch 2.13 CPU, fp32) through engine.jobs.start_run
+# Wall times measured on this project's 2-core CPU (torch 2.13 CPU, fp32) through engine.core.jobs.start_run
 # on samples of the demo spam e-mails (70% of the rows train): from "Start training" to "completed".
 MEASURED = [
     # strategy, epochs, max_length (the e-mails fill it), rows, seconds
@@ -151,22 +162,22 @@ def test_time_estimates_are_within_30_percent_of_measured_runs(strategy, epochs,
 
 
 def test_too_little_memory_warns_with_lighter_options(monkeypatch):
-    monkeypatch.setattr(est, "available_memory_bytes", lambda: 1024**3)
+    monkeypatch.setattr(common, "available_memory_bytes", lambda: 1024**3)
     e = estimate(cfg("minilm", "full", batch_size=64, max_length=256), n_train=2000)
     assert not e.fits and "LoRA or frozen" in e.warning and "GB" in e.warning
-    monkeypatch.setattr(est, "available_memory_bytes", lambda: 64 * 1024**3)
+    monkeypatch.setattr(common, "available_memory_bytes", lambda: 64 * 1024**3)
     assert estimate(cfg("minilm", "full", batch_size=64), n_train=2000).fits
 
 
 def test_gpu_estimates_use_the_gpu_unless_cpu_is_asked_for(monkeypatch):
-    monkeypatch.setattr(est, "gpu_names", lambda: ["NVIDIA H100"])
-    monkeypatch.setattr(est, "describe_hardware", lambda: "GPU: NVIDIA H100")
-    monkeypatch.setattr(est, "_gpu_memory_bytes", lambda: 80 * 1024**3)
+    monkeypatch.setattr(hardware, "gpu_names", lambda: ["NVIDIA H100"])
+    monkeypatch.setattr(common, "describe_hardware", lambda: "GPU: NVIDIA H100")
+    monkeypatch.setattr(common, "gpu_memory_bytes", lambda: 80 * 1024**3)
     gpu = estimate(cfg("minilm", "full"), n_train=20000)
     cpu = estimate(cfg("minilm", "full", device="cpu", threads=2), n_train=20000)
     assert gpu.device == "GPU: NVIDIA H100" and cpu.device == "CPU (2 cores)"
     assert gpu.seconds < cpu.seconds / 10 and gpu.fits
-    monkeypatch.setattr(est, "_gpu_memory_bytes", lambda: 1024**3)
+    monkeypatch.setattr(common, "gpu_memory_bytes", lambda: 1024**3)
     assert not estimate(cfg("minilm", "full", batch_size=64), n_train=20000).fits
 
 
@@ -203,14 +214,15 @@ def test_recommend_strategy_by_data_size_hardware_and_kind(n, gpu, task, expecte
 
 # --- pictures ---------------------------------------------------------------------------------------
 def real_image_count(model: str, config: TrainConfig, num_labels: int) -> tuple[int, int]:
-    from engine.modeling import count_parameters
-    from engine.resolve import resolve_model
-    from engine.vision import ImageClassifier, load_image_backbone
+    from engine.core.resolve import resolve_model
+    from engine.tasks.base import count_parameters
+    from engine.tasks.image.backbones import ImageClassifier, load_image_backbone
+    from engine.tasks.image.task import ImageTask
 
     strategy = STRATEGIES[config.strategy]
     backbone = load_image_backbone(resolve_model(model), pretrained=False, image_size=config.image_size or 224)
     dim = backbone.feature_dim
-    return count_parameters(ImageClassifier(strategy.prepare(backbone, config), num_labels, dim))
+    return count_parameters(ImageClassifier(strategy.prepare(backbone, config, ImageTask), num_labels, dim))
 
 
 @pytest.fixture()
@@ -218,7 +230,7 @@ def in_process_probe(monkeypatch):
     """The probe without its subprocess (the subprocess path has its own test)."""
     from engine.probe import probe
 
-    monkeypatch.setattr(est, "image_probe", lambda model, image_size=None: probe(model, image_size))
+    monkeypatch.setattr(image_est, "image_probe", lambda model, image_size=None: probe(model, image_size))
 
 
 @pytest.mark.parametrize("kind", ["resnet", "vit"])
@@ -245,7 +257,7 @@ def test_efficientnet_lite0_counts_and_the_probe_subprocess_cache(workspace, mon
     def no_subprocess(*a, **kw):
         raise AssertionError("the probe ran again instead of coming from the cache")
 
-    monkeypatch.setattr(est.subprocess, "run", no_subprocess)
+    monkeypatch.setattr(image_est.subprocess, "run", no_subprocess)
     assert estimate(config, n_train=700, num_labels=10).trainable_params == e.trainable_params
 
 
@@ -253,7 +265,7 @@ def test_image_hub_model_not_downloaded_is_approximated_from_the_catalog(monkeyp
     def offline(model, image_size=None):
         raise ModelNotAvailableError("not downloaded")
 
-    monkeypatch.setattr(est, "image_probe", offline)
+    monkeypatch.setattr(image_est, "image_probe", offline)
     e = estimate(TrainConfig(data="pictures.zip", model="microsoft/resnet-50", strategy="full"), n_train=500)
     assert e.approximate_params and 20e6 < e.total_params < 30e6
     assert e.fits  # a ResNet-50 at batch 16 fits in a few GB
@@ -284,7 +296,7 @@ def test_image_time_estimates_are_within_30_percent_of_measured_runs(in_process_
 
 
 def test_fingerprint_changes_with_the_weights_of_a_file_or_a_folder(tmp_path):
-    from engine.workspace import fingerprint
+    from engine.core.workspace import fingerprint
 
     weights = tmp_path / "model.pth"
     weights.write_bytes(b"12345")

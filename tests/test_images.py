@@ -17,19 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import engine.images as images
-from engine.errors import DataError
-from engine.images import (
-    IMAGE_EXTENSIONS,
-    MIN_IMAGES_PER_CLASS,
-    ImageDataset,
-    describe_images,
-    is_image_data,
-    list_images,
-    load_image_dataset,
-    open_image,
-    sample_images,
-)
+import engine.data.archives as archives
+import engine.data.images as images
+from engine.core.errors import DataError
+from engine.core.formats import IMAGE_EXTENSIONS, MIN_IMAGES_PER_CLASS, is_image_data
+from engine.data.images import ImageDataset, describe_images, list_images, load_image_dataset, open_image, sample_images
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "fashion_demo.zip"
 DEMO_CLASSES = ["ankle-boot", "bag", "coat", "dress", "pullover", "sandal", "shirt", "sneaker", "t-shirt", "trouser"]
@@ -410,7 +402,7 @@ def test_safety_check_inside_the_unpacker(tmp_path):
     with zipfile.ZipFile(archive) as zf:
         info = zf.infolist()[0]
         with pytest.raises(DataError, match="points outside"):
-            images._unpack_into(zf, [(info, "../x.png")], tmp_path / "into", "evil.zip")
+            archives._unpack_into(zf, [(info, "../x.png")], tmp_path / "into", "evil.zip")
     assert not (tmp_path / "x.png").exists()
 
 
@@ -418,7 +410,7 @@ def test_safety_check_inside_the_unpacker(tmp_path):
 
 
 def test_declared_size_over_the_limit_is_refused(workspace, tmp_path, monkeypatch):
-    monkeypatch.setattr(images, "MAX_TOTAL_UNCOMPRESSED", 1024**2)
+    monkeypatch.setattr(archives, "MAX_TOTAL_UNCOMPRESSED", 1024**2)
     zeros = b"\x89PNG" + bytes(5 * 1024**2)  # 5 MB that deflate to a few KB
     archive = class_zip(tmp_path / "bomb.zip", {"cat": 5, "dog": 5}, extra={"cat/bomb.png": zeros})
     assert archive.stat().st_size < 100_000
@@ -456,16 +448,16 @@ def test_an_entry_bigger_than_its_header_says_is_not_unpacked(workspace, tmp_pat
 
 def test_the_copy_counts_bytes_actually_read():
     with pytest.raises(DataError, match="unpacks to more than the 100 bytes its ZIP header says"):
-        images._copy_capped(io.BytesIO(b"x" * 5000), io.BytesIO(), 100, 10**9, "a.png", "a.zip")
+        archives._copy_capped(io.BytesIO(b"x" * 5000), io.BytesIO(), 100, 10**9, "a.png", "a.zip")
     with pytest.raises(DataError, match="unpack to more than"):
-        images._copy_capped(io.BytesIO(b"x" * 5000), io.BytesIO(), 10**9, 1000, "a.png", "a.zip")
+        archives._copy_capped(io.BytesIO(b"x" * 5000), io.BytesIO(), 10**9, 1000, "a.png", "a.zip")
     out = io.BytesIO()
-    assert images._copy_capped(io.BytesIO(b"x" * 5000), out, 5000, 5000, "a.png", "a.zip") == 5000
+    assert archives._copy_capped(io.BytesIO(b"x" * 5000), out, 5000, 5000, "a.png", "a.zip") == 5000
     assert out.getvalue() == b"x" * 5000
 
 
 def test_too_many_entries(workspace, tmp_path, monkeypatch):
-    monkeypatch.setattr(images, "MAX_MEMBERS", 9)
+    monkeypatch.setattr(archives, "MAX_MEMBERS", 9)
     with pytest.raises(DataError, match="holds 10 entries; TransferLab unpacks ZIPs of up to 9"):
         load_image_dataset(class_zip(tmp_path / "many.zip", {"cat": 5, "dog": 5}))
 

@@ -16,24 +16,22 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import TrainConfig
-from engine.errors import ConfigError
-from engine.jobs import (
+from engine.core.config import TrainConfig
+from engine.core.errors import ConfigError
+from engine.core.hardware import max_concurrent_runs
+from engine.core.jobs import (
     LOST_MESSAGE,
-    RUN_LOCK,
-    _lock_fd,
     active_runs,
     cancel_run,
     delete_run,
     latest_run,
-    max_concurrent_runs,
     new_run_name,
-    pid_alive,
     refresh_status,
     resume_run,
     start_run,
 )
-from engine.rundir import RunDir, write_json_atomic
+from engine.core.locks import RUN_LOCK, pid_alive, try_lock
+from engine.core.rundir import RunDir, write_json_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"strategy": "full", "epochs": 2, "batch_size": 8, "max_length": 32, "threads": 1}
@@ -211,7 +209,7 @@ def test_a_live_process_keeps_its_run_active(jobs):
 
 def test_a_held_run_lock_keeps_its_run_active_while_the_worker_starts(jobs):
     run = fake_run(jobs, "queued", dead_pid())
-    fd = _lock_fd(run.path / RUN_LOCK)  # what the launcher holds while handing over to the worker
+    fd = try_lock(run.path / RUN_LOCK)  # what the launcher holds while handing over to the worker
     try:
         assert refresh_status(run)["state"] == "queued"
     finally:
@@ -250,10 +248,10 @@ def worker_cli(run: RunDir, *flags: str) -> subprocess.CompletedProcess:
 
 
 def test_worker_by_hand_refuses_a_run_someone_else_holds_and_honours_cancel(jobs, tmp_path, topic_csv):
-    from engine.train import prepare_run
+    from engine.core.jobs import prepare_run
 
     run = prepare_run(TrainConfig(data=str(topic_csv), model="minilm", strategy="lora"), jobs / "runs" / "by-hand")
-    fd = _lock_fd(run.path / RUN_LOCK)
+    fd = try_lock(run.path / RUN_LOCK)
     try:
         busy = worker_cli(run)
     finally:
@@ -281,7 +279,7 @@ def test_run_names_are_readable_unique_and_safe(tmp_path):
 
 
 def test_relative_data_paths_are_made_absolute_for_the_worker(jobs, tmp_path, monkeypatch):
-    from engine.jobs import _absolute_paths
+    from engine.core.jobs import _absolute_paths
 
     (tmp_path / "mine.csv").write_text("text,label\n")
     monkeypatch.chdir(tmp_path)
@@ -310,23 +308,23 @@ def test_max_concurrent_runs_from_the_environment(monkeypatch):
 
 
 def test_worker_splits_cpu_cores_between_concurrent_runs(monkeypatch):
-    import engine.worker as worker
+    import engine.core.hardware as hardware
 
-    monkeypatch.setattr(worker, "available_cpus", lambda: 8)
-    monkeypatch.setattr(worker, "gpu_names", lambda: [])
+    monkeypatch.setattr(hardware, "available_cpus", lambda: 8)
+    monkeypatch.setattr(hardware, "gpu_names", lambda: [])
     cfg = TrainConfig(data="a.csv", model="minilm", strategy="lora")
     monkeypatch.setenv("TRANSFERLAB_MAX_CONCURRENT_RUNS", "1")
-    assert worker.threads_for(cfg) is None  # one run: torch's own default (all cores)
+    assert hardware.threads_for(cfg) == 8  # one run: every core
     monkeypatch.setenv("TRANSFERLAB_MAX_CONCURRENT_RUNS", "3")
-    assert worker.threads_for(cfg) == 2
-    assert worker.threads_for(TrainConfig(data="a.csv", model="minilm", strategy="lora", threads=5)) == 5
-    monkeypatch.setattr(worker, "gpu_names", lambda: ["NVIDIA H100"])
-    assert worker.threads_for(cfg) is None  # trains on the GPU
+    assert hardware.threads_for(cfg) == 2
+    assert hardware.threads_for(TrainConfig(data="a.csv", model="minilm", strategy="lora", threads=5)) == 5
+    monkeypatch.setattr(hardware, "gpu_names", lambda: ["NVIDIA H100"])
+    assert hardware.threads_for(cfg) == 8  # trains on the GPU: the cores are not shared out
 
 
 def test_job_modules_do_not_load_torch():
     code = (
-        "import sys; import engine.jobs, engine.worker, engine.uploads, engine.estimate; "
+        "import sys; import engine.core.jobs, engine.worker, engine.data.uploads, engine.estimate; "
         "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)

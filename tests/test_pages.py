@@ -16,8 +16,8 @@ import pytest
 from conftest import make_rows, write_csv
 from streamlit.testing.v1 import AppTest
 
-from engine.config import TrainConfig
-from engine.rundir import FINISHED, RunDir, write_json_atomic
+from engine.core.config import TrainConfig
+from engine.core.rundir import FINISHED, RunDir, write_json_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["pages/data.py", "pages/model.py", "pages/train.py", "pages/results.py", "pages/try_it.py", "pages/runs.py"]

@@ -13,7 +13,7 @@ import pytest
 from conftest import SHAPES, draw_shape
 from test_pages import ROOT, open_app, texts, upload, wait_until_finished
 
-from engine.rundir import RunDir
+from engine.core.rundir import RunDir
 
 
 def png(shape: str, seed: int) -> bytes:

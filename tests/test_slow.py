@@ -12,9 +12,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine.config import TrainConfig
+from engine.core.config import TrainConfig
+from engine.core.jobs import prepare_run
 from engine.predict import Predictor
-from engine.train import prepare_run, train
+from engine.training.trainer import train
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +63,7 @@ def test_minilm_transfer_beats_scratch_on_spam(tmp_path, workspace):
 
 
 def test_smollm2_gguf_converts_and_trains_frozen(tmp_path, workspace):
-    from engine.modeling import resolve_model
+    from engine.core.resolve import resolve_model
 
     resolved = resolve_model("smollm2")
     folder = Path(resolved.path)
@@ -97,7 +98,7 @@ def test_efficientnet_lite0_transfer_beats_scratch_on_fashion(tmp_path, workspac
     assert frozen["trainable_params"] == 1280 * 10 + 10
 
     predictor = Predictor.from_run(tmp_path / "frozen")
-    table, skipped = predictor.predict_images(FASHION)
+    table, skipped = predictor.predict_file(FASHION)
     assert len(table) == 1000 and not skipped
     truth = table["file"].str.split("/").str[0]
     assert (table["predicted_label"] == truth).mean() >= 0.75  # mostly training pictures: a sanity check

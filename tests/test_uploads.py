@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import engine.uploads as uploads
-from engine.data import load_text_dataset
-from engine.errors import DataError
-from engine.images import is_image_data, load_image_dataset
-from engine.uploads import list_uploads, safe_filename, save_upload
+import engine.data.uploads as uploads
+from engine.core.errors import DataError
+from engine.core.formats import is_image_data
+from engine.data.images import load_image_dataset
+from engine.data.text import load_text_dataset
+from engine.data.uploads import list_uploads, safe_filename, save_upload
 
 CSV = b"text,label\nthe parcel is late,shipping\nrefund my card,billing\n"
 

@@ -13,23 +13,19 @@ import pytest
 import torch
 from torch import nn
 
-from engine.config import TrainConfig
-from engine.errors import ConfigError, DataError
+from engine.core.config import TrainConfig
+from engine.core.errors import ConfigError, DataError
+from engine.core.jobs import prepare_run
+from engine.core.resolve import ResolvedModel
+from engine.core.rundir import RunDir
+from engine.core.strategies import STRATEGIES
 from engine.predict import Predictor
 from engine.predict import main as predict_main
-from engine.resolve import ResolvedModel
-from engine.rundir import RunDir
-from engine.strategies import STRATEGIES
+from engine.tasks.image.backbones import ImageBackbone, ImageClassifier, load_image_backbone, swap_same_padding_convs
+from engine.tasks.image.preprocess import image_spec, preprocess
+from engine.tasks.image.task import ImageTask
 from engine.train import main as train_main
-from engine.train import prepare_run, train
-from engine.vision import (
-    ImageBackbone,
-    ImageClassifier,
-    image_spec,
-    load_image_backbone,
-    preprocess,
-    swap_same_padding_convs,
-)
+from engine.training.trainer import train
 from tests.conftest import draw_shape
 
 torch.set_num_threads(2)
@@ -95,7 +91,7 @@ def test_partial_freezes_the_bottom_blocks_and_keeps_their_batch_norm_statistics
     backbone = load_image_backbone(ResolvedModel("tiny", str(tiny_resnet), "local"))
     blocks = backbone.layer_stack()
     assert len(blocks) == 2
-    backbone = STRATEGIES["partial"].prepare(backbone, config)
+    backbone = STRATEGIES["partial"].prepare(backbone, config, ImageTask)
     assert not any(p.requires_grad for p in blocks[0].parameters())
     assert all(p.requires_grad for p in blocks[1].parameters())
     stem = next(backbone.model.resnet.embedder.parameters())
@@ -137,7 +133,7 @@ def test_efficientnet_lite_swap_is_exact_and_lets_lora_wrap_the_pointwise_convol
 
 
 def test_offline_efficientnet_lite0_loads_its_imagenet_weights():
-    from engine.resolve import resolve_model
+    from engine.core.resolve import resolve_model
 
     resolved = resolve_model("efficientnet-lite0")
     assert resolved.kind == "package" and resolved.path.endswith(".pth")
@@ -167,7 +163,7 @@ def test_image_spec_follows_the_models_processor_config(tmp_path):
 
 
 def test_preprocess_gives_the_model_size_with_and_without_augmentation():
-    from engine.vision import ImageSpec
+    from engine.tasks.image.preprocess import ImageSpec
 
     spec = ImageSpec(32, 37, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     image = draw_shape("circle", 1, size=50).crop((0, 0, 50, 30))  # not square
@@ -239,7 +235,7 @@ def test_efficientnet_lite0_batch_norm_statistics_follow_the_data_within_a_short
     # of a model trained from scratch far from its activations after a short run, so evaluation
     # normalised differently from training and predicted one class (measured on the Fashion demo:
     # accuracy 0.10 = chance at every epoch; 0.58 after the fix).
-    from engine.resolve import resolve_model
+    from engine.core.resolve import resolve_model
 
     torch.manual_seed(0)
     backbone = load_image_backbone(resolve_model("efficientnet-lite0"), pretrained=False, image_size=64)
@@ -305,8 +301,8 @@ def test_a_killed_image_run_resumes_from_its_checkpoint(tmp_path, workspace, sha
 
 
 def test_augmentation_is_random_per_picture_but_repeats_with_the_seed(shapes_zip, workspace):
-    from engine.images import load_image_dataset
-    from engine.vision import ImageFiles, ImageSpec
+    from engine.data.images import load_image_dataset
+    from engine.tasks.image.preprocess import ImageFiles, ImageSpec
 
     data = load_image_dataset(shapes_zip)
     spec = ImageSpec(32, 37, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))

@@ -44,14 +44,6 @@ def class_counts_bar(counts: Mapping[str, int], title: str = "Examples per class
     return _layout(fig, title)
 
 
-def imbalance_ratio(counts: Mapping[str, int]) -> float:
-    """Largest class size over smallest (1.0 = balanced; inf when a class is empty)."""
-    values = [int(v) for v in counts.values()]
-    if not values:
-        return 1.0
-    return float("inf") if min(values) == 0 else max(values) / min(values)
-
-
 def events_frames(events: Sequence[Mapping[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split events.jsonl into (train steps, evaluations), one row per step, later lines winning.
 

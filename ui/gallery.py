@@ -14,8 +14,8 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from engine.errors import TransferLabError
-from engine.images import open_image
+from engine.core.errors import TransferLabError
+from engine.data.images import open_image
 
 THUMB_SIDE = 112
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine import jobs
-from engine.device import describe_hardware
+from engine.core import jobs
+from engine.core.hardware import describe_hardware
 from ui import live
 
 # Poll quickly while a run is going, slowly otherwise (to notice a run started elsewhere).

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from engine import catalog
-from engine.catalog import DEFAULT_IMAGE_MODEL, DEFAULT_TEXT_MODEL
-from engine.config import TrainConfig, preset_settings
-from engine.errors import ConfigError
-from engine.strategies import STRATEGIES
+from engine.core import catalog
+from engine.core.catalog import DEFAULT_TEXT_MODEL
+from engine.core.config import TrainConfig, data_settings, other_tasks_settings
+from engine.core.errors import ConfigError
+from engine.core.presets import DEFAULT_PRESET, default_settings
+from engine.core.tasks import get_task
 
 DATA_DEFAULTS: dict[str, Any] = {
     "data_path": None,  # the stored upload (content-addressed) or the demo file
@@ -23,23 +24,19 @@ DATA_DEFAULTS: dict[str, Any] = {
     "label_column": None,
     "image_labels": None,  # pictures: the stored CSV of file names and labels, when the ZIP has no class folders
     "image_labels_name": None,
-    "data_summary": None,  # engine.data.describe() or engine.images.describe_images(), plus split sizes
+    "data_summary": None,  # the task's data summary (engine.data.text.describe, ...) plus split sizes
 }
 MODEL_DEFAULTS: dict[str, Any] = {
     "model": DEFAULT_TEXT_MODEL,
     "model_task": "text",  # the data task the model was last matched to (see match_model_to_task)
     "model_note": None,  # (model, words) after the model was switched for the data's task
     "strategy": None,  # None until chosen: the recommendation is preselected
-    "preset": "Balanced",
+    "preset": DEFAULT_PRESET,
     "settings": {},  # TrainConfig fields from the preset and the Advanced expander
 }
 TRAIN_DEFAULTS: dict[str, Any] = {
     "train_run": None,  # path of the run the Train page follows in this session
 }
-DEFAULT_MODELS = {"text": DEFAULT_TEXT_MODEL, "image": DEFAULT_IMAGE_MODEL}
-TASK_WORDS = {"text": "texts", "image": "pictures"}
-# Settings that only one task reads; the other task's are left out of its config.
-_TASK_ONLY = {"text": {"max_length"}, "image": {"image_size", "augment"}}
 # None is a choice for these ("automatic", "the model's own"), not a missing value.
 _NONE_MEANS_AUTO = {"max_length", "image_size"}
 
@@ -58,13 +55,12 @@ def build_config(state: Mapping[str, Any]) -> TrainConfig:
     if not str(state.get("model") or "").strip():
         raise ConfigError("No model chosen yet. Pick one on the Model & strategy page.")
     task = state.get("data_task") or "text"
-    other = _TASK_ONLY["text" if task == "image" else "image"]
+    other = other_tasks_settings(task)
     settings = {
         k: v for k, v in current_settings(state).items() if k not in other and (v is not None or k in _NONE_MEANS_AUTO)
     }
-    columns: dict[str, Any] = {"text_column": state.get("text_column"), "label_column": state.get("label_column")}
-    if task == "image":
-        columns = {"image_labels": state.get("image_labels")}
+    # The data choices this task has (text and label columns, or a labels file for pictures).
+    columns = {k: state.get(k) for k in data_settings(task)}
     return TrainConfig(
         data=str(state["data_path"]),
         model=str(state["model"]).strip(),
@@ -83,28 +79,8 @@ def current_settings(state: Mapping[str, Any]) -> dict[str, Any]:
     made_for = state.get("settings_for")
     task = state.get("data_task") or "text"
     if made_for and made_for[0] != task:
-        settings = default_settings(state.get("strategy") or "lora", state.get("preset") or "Balanced", task)
+        settings = default_settings(state.get("strategy") or "lora", state.get("preset") or DEFAULT_PRESET, task)
     return settings
-
-
-def default_settings(strategy: str, preset: str, task: str = "text") -> dict[str, Any]:
-    """The settings a preset gives a strategy for texts or pictures; the Advanced expander starts from these.
-
-    >>> default_settings("lora", "Quick look")["epochs"], default_settings("lora", "Balanced")["max_length"]
-    (1, None)
-    >>> default_settings("frozen", "Quick look", task="image")["image_size"]
-    128
-    """
-    defaults = TrainConfig(data="-")
-    extra = {"augment": defaults.augment} if task == "image" else {}
-    return {
-        "batch_size": defaults.batch_size,
-        "learning_rate": STRATEGIES[strategy].learning_rate(task),
-        "freeze_layers": None,
-        "lora_r": defaults.lora_r,
-        **extra,
-        **preset_settings(preset, strategy, task),
-    }
 
 
 def match_model_to_task(state: MutableMapping[str, Any]) -> str | None:
@@ -123,12 +99,12 @@ def match_model_to_task(state: MutableMapping[str, Any]) -> str | None:
     info = catalog.find(name)
     if name and (info is None or info.task == task):
         return None
-    new = DEFAULT_MODELS[task]
+    new = get_task(task).default_model
     state["model"] = new
     if "w_model" in state:
         state["w_model"] = new
     title = catalog.find(new).title if catalog.find(new) else new
-    why = f", and {info.title} reads {TASK_WORDS[info.task]}" if info else ""
-    note = f"Your data are {TASK_WORDS[task]}{why}: switched the model to {title}."
+    why = f", and {info.title} reads {get_task(info.task).examples}" if info else ""
+    note = f"Your data are {get_task(task).examples}{why}: switched the model to {title}."
     state["model_note"] = (new, note)
     return note

@@ -7,8 +7,8 @@ from typing import Any
 
 import streamlit as st
 
-from engine import workspace
-from engine.rundir import list_runs
+from engine.core import workspace
+from engine.core.rundir import list_runs
 from ui import format as fmt
 
 # The run a user last picked on Results or Try it, shared between those pages for the session.

@@ -1,22 +1,20 @@
 """Where a model's weights are: a catalog name, a local folder or a Hugging Face hub id.
 
 Torch-free, so the dashboard can check a model and read its size before anything is loaded.
-Only the one-time GGUF conversion of SmolLM2 imports torch, inside the function that does it.
+Only the one-time GGUF conversion of SmolLM2 (``engine.tasks.text.gguf``) loads torch.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine import catalog
-from engine.errors import ModelNotAvailableError
-from engine.workspace import cache_dir
+from engine.core import catalog
+from engine.core.errors import ModelNotAvailableError
+from engine.core.workspace import cache_dir
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -90,34 +88,28 @@ def resolve_model(name: str) -> ResolvedModel:
 
 
 def _smollm2_folder(package_root: Path) -> Path:
-    """SmolLM2 ships as GGUF; convert it once to a safetensors folder so later loads are fast."""
+    """SmolLM2 ships as GGUF; it is converted once to a safetensors folder so later loads are fast."""
     gguf = package_root / SMOLLM2_GGUF
     if not gguf.exists():
         raise not_available("smollm2", f"the package has no {SMOLLM2_GGUF}.")
     target = cache_dir("models") / f"smollm2-135m-{gguf.stat().st_size}"
-    if (target / "config.json").exists() and (target / "model.safetensors").exists():
-        return target
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    if not ((target / "config.json").exists() and (target / "model.safetensors").exists()):
+        from engine.tasks.text.gguf import convert_gguf  # torch: only the first load converts
 
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(package_root), gguf_file=gguf.name)
-        loaded = AutoModelForCausalLM.from_pretrained(str(package_root), gguf_file=gguf.name, dtype=torch.float32)
-        # The weights are dequantized to float32 on load, but transformers still marks the model as
-        # GGUF-quantized and refuses to save it; copy them into a plain model of the same config.
-        config = loaded.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        model.load_state_dict(loaded.state_dict())
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished the same conversion first
-            if not (target / "model.safetensors").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        convert_gguf(gguf, target)
     return target
+
+
+def model_problem(name: str) -> str | None:
+    """Why the model ``name`` cannot be used right now, in words, or None. Catalog models shipped in
+    packages are checked without converting or loading anything."""
+    info = catalog.find(name)
+    if info is not None and info.package is not None:
+        if info.offline:
+            return None
+        return f"Model '{name}' is not installed: pip install {info.package.replace('_', '-')}."
+    try:
+        resolve_model(name)
+    except ModelNotAvailableError as exc:
+        return str(exc)
+    return None

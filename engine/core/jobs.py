@@ -22,7 +22,6 @@ Liveness. A run whose status says queued or running is alive while either
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import os
 import re
 import shutil
@@ -33,39 +32,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.config import TrainConfig
-from engine.errors import ConfigError, TrainingError
-from engine.rundir import FINISHED, RunDir, list_runs, read_json, write_json_atomic
-from engine.workspace import PROJECT_ROOT, home, runs_dir
+from engine.core.config import TrainConfig
+from engine.core.errors import ConfigError, TrainingError
+from engine.core.locks import RUN_LOCK, pid_alive, run_lock_held, try_lock
+from engine.core.rundir import ACTIVE, FINISHED, RunDir, list_runs, read_json, write_json_atomic
+from engine.core.workspace import PROJECT_ROOT, runs_dir
 
-MAX_CONCURRENT_ENV = "TRANSFERLAB_MAX_CONCURRENT_RUNS"
-ACTIVE = ("queued", "running")
 LOST_MESSAGE = "The training process stopped unexpectedly. Resume the run to continue from its last checkpoint."
-RUN_LOCK = "worker.lock"
 WORKER_LOG = "worker.log"
-
-
-def max_concurrent_runs() -> int:
-    """How many runs may train at once (``TRANSFERLAB_MAX_CONCURRENT_RUNS``, default 1 per device)."""
-    raw = os.environ.get(MAX_CONCURRENT_ENV, "").strip()
-    if not raw:
-        return 1
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(
-            f"{MAX_CONCURRENT_ENV} must be a whole number of 1 or more (got {raw!r}); "
-            "1 runs one training at a time, which suits one GPU or a laptop CPU."
-        )
-    return value
-
-
-def locks_dir() -> Path:
-    path = home() / "locks"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -126,81 +100,11 @@ def _reserve(root: Path, config: TrainConfig, name: str | None) -> Path:
 
 
 # --- process liveness ------------------------------------------------------------------------------
-def _boot_time() -> float | None:
-    try:
-        for line in Path("/proc/stat").read_text().splitlines():
-            if line.startswith("btime "):
-                return float(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _process_start(pid: int) -> float | None:
-    """When ``pid`` started (seconds since the epoch), or None when it is a zombie or unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        raise ProcessLookupError(pid) from None
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) "
-    if fields[0] in ("Z", "X"):  # exited, waiting to be reaped: not running
-        raise ProcessLookupError(pid)
-    boot = _boot_time()
-    if boot is None:
-        return None
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-
-
-def pid_alive(pid: Any, written_at: float | None = None) -> bool:
-    """True when ``pid`` is a running process that already existed at ``written_at`` (if given)."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    try:
-        started = _process_start(pid)
-    except ProcessLookupError:
-        return False
-    if started is not None and written_at is not None and started > written_at + 1.0:
-        return False  # the pid was recycled by a process started after the status was written
-    return True
-
-
-def _lock_fd(path: Path, tries: int = 1, wait: float = 0.05) -> int | None:
-    """Open ``path`` and take an exclusive flock without blocking; None when someone else holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    for attempt in range(tries):
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if attempt + 1 < tries:
-                time.sleep(wait)
-    os.close(fd)
-    return None
-
-
-def run_lock_held(run: RunDir) -> bool:
-    """True while a worker (or the launcher handing over to it) holds the run's lock."""
-    path = run.path / RUN_LOCK
-    if not path.exists():
-        return False
-    fd = _lock_fd(path)
-    if fd is None:
-        return True
-    os.close(fd)  # we got it, so nobody held it; closing releases it again
-    return False
 
 
 def is_alive(run: RunDir, status: dict[str, Any] | None = None) -> bool:
     status = run.status() if status is None else status
-    return pid_alive(status.get("pid"), status.get("updated_at")) or run_lock_held(run)
+    return pid_alive(status.get("pid"), status.get("updated_at")) or run_lock_held(run.path)
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -227,10 +131,33 @@ def active_runs(root: Path | None = None) -> list[RunDir]:
     return sorted(active, key=lambda run: run.status().get("created_at") or 0)
 
 
+def runs_with_status(root: Path | None = None) -> list[dict[str, Any]]:
+    """Every run's summary (``list_runs``, newest first), a run whose worker died marked failed first."""
+    runs = list_runs(Path(root) if root is not None else runs_dir())
+    for run in runs:
+        if run["state"] in ACTIVE:
+            status = refresh_status(RunDir(run["path"]))
+            run["state"], run["message"] = status.get("state"), status.get("message", "")
+    return runs
+
+
 def latest_run(root: Path | None = None) -> RunDir | None:
     """The newest run by creation time (what the Train page shows after a browser refresh)."""
     runs = _runs(root)
     return runs[0] if runs else None
+
+
+def prepare_run(config: TrainConfig, out: str | Path) -> RunDir:
+    """Create the run directory and write config.json and a queued status (before any training)."""
+    run = RunDir(out)
+    if run.config_path.exists():
+        raise ConfigError(
+            f"{run.path} already holds a run. Use --resume {run.path} to continue it, or choose another --out."
+        )
+    run.path.mkdir(parents=True, exist_ok=True)
+    config.save(run.config_path)
+    run.set_status("queued", "Waiting to start")
+    return run
 
 
 # --- start, resume, cancel, delete -----------------------------------------------------------------
@@ -274,12 +201,12 @@ def _spawn(run: RunDir, lock_fd: int, resume: bool) -> int:
 
 def _acquire_run_lock(run: RunDir, grace: float = 15.0) -> int:
     """Take the run lock, so no worker can be training this run while we change it."""
-    fd = _lock_fd(run.path / RUN_LOCK, tries=5)
+    fd = try_lock(run.path / RUN_LOCK, tries=5)
     # A worker writes its last status just before it exits: give a stopping worker time to go.
     deadline = time.time() + grace
     while fd is None and run.status().get("state") in FINISHED and time.time() < deadline:
         time.sleep(0.1)
-        fd = _lock_fd(run.path / RUN_LOCK)
+        fd = try_lock(run.path / RUN_LOCK)
     if fd is None:
         if run.status().get("state") in FINISHED:
             raise ConfigError(f"The run '{run.name}' is still stopping; try again in a few seconds.")
@@ -289,7 +216,7 @@ def _acquire_run_lock(run: RunDir, grace: float = 15.0) -> int:
 
 def _absolute_paths(config: TrainConfig) -> TrainConfig:
     """Files named relative to this process's folder, made absolute for the worker (which runs in the project root)."""
-    from engine.catalog import find
+    from engine.core.catalog import find
 
     changes = {}
     for key in ("data", "validation_data", "test_data", "model"):
@@ -304,8 +231,6 @@ def _absolute_paths(config: TrainConfig) -> TrainConfig:
 
 def start_run(config: TrainConfig, name: str | None = None, root: Path | None = None) -> RunDir:
     """Create a run (config.json, status "queued") and start its worker; returns at once."""
-    from engine.train import prepare_run  # torch-free at import: torch loads inside train()
-
     config = _absolute_paths(config)
     root = Path(root).resolve() if root is not None else runs_dir()
     path = _reserve(root, config, name)

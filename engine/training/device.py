@@ -1,9 +1,11 @@
-"""Pick the device, precision and CPU thread count deliberately."""
+"""Pick the device, precision and CPU thread count deliberately (torch; the facts are in engine.core.hardware)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+
+from engine.core.errors import ConfigError
+from engine.core.hardware import available_cpus
 
 
 @dataclass(frozen=True)
@@ -12,13 +14,6 @@ class DeviceChoice:
     name: str  # shown to the user: GPU name or "CPU (2 threads)"
     precision: str  # "bf16", "fp16" or "fp32"
     threads: int
-
-
-def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def choose_device(preference: str = "auto", threads: int | None = None) -> DeviceChoice:
@@ -41,31 +36,5 @@ def choose_device(preference: str = "auto", threads: int | None = None) -> Devic
     if preference in ("auto", "mps") and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return DeviceChoice("mps", "Apple GPU (MPS)", "fp32", n_threads)
     if preference in ("cuda", "mps"):
-        from engine.errors import ConfigError
-
         raise ConfigError(f"device '{preference}' was requested but this computer has none; use --device auto or cpu.")
     return DeviceChoice("cpu", f"CPU ({n_threads} threads)", "fp32", n_threads)
-
-
-def gpu_names() -> list[str]:
-    """NVIDIA GPUs listed by nvidia-smi, without importing torch or initialising CUDA here."""
-    import shutil
-    import subprocess
-
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
-
-
-def describe_hardware() -> str:
-    """One line for the dashboard's sidebar, e.g. "GPU: NVIDIA H100" or "CPU (2 cores)"; torch-free."""
-    names = gpu_names()
-    if names:
-        return f"GPU: {names[0]}" + (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
-    return f"CPU ({available_cpus()} cores)"

@@ -4,7 +4,7 @@
 again land on the same path and are not rewritten. The user's file name is kept (it names the
 format and is what people recognise), with any folder parts and unsafe characters removed.
 Any format is stored as it is: tables (CSV, Excel, ...) and ZIPs of images alike; reading and
-checking them is :mod:`engine.data`'s and :mod:`engine.images`' job (``is_image_data`` tells which).
+checking them is :mod:`engine.data`'s job (``engine.core.formats.is_image_data`` tells which).
 
 >>> path = save_upload(b"text,label\\nhello,a\\n", "../../my data.csv")
 >>> path.name
@@ -23,9 +23,9 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from engine.data import MAX_FILE_BYTES
-from engine.errors import DataError
-from engine.workspace import uploads_dir
+from engine.core.errors import DataError
+from engine.core.formats import MAX_FILE_BYTES, is_image_data
+from engine.core.workspace import uploads_dir
 
 _MAX_NAME = 120
 
@@ -54,7 +54,7 @@ def save_upload(data: bytes, filename: str) -> Path:
     if len(data) > MAX_FILE_BYTES:
         fix = (
             "Use fewer images, or smaller ones (about 512 pixels on the long side is plenty for training)."
-            if name.lower().endswith(".zip")
+            if is_image_data(name)
             else "Use a sample of the rows, or split the file into smaller ones."
         )
         raise DataError(

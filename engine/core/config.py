@@ -15,9 +15,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from engine.catalog import DEFAULT_TEXT_MODEL
-from engine.errors import ConfigError
-from engine.strategies import STRATEGIES
+from engine.core.catalog import DEFAULT_TEXT_MODEL
+from engine.core.errors import ConfigError
+from engine.core.rundir import write_json_atomic
+from engine.core.strategies import STRATEGIES
+from engine.core.tasks import task_of_data
 
 CONFIG_VERSION = 1
 
@@ -58,14 +60,28 @@ class TrainConfig:
         default=None, metadata={"metavar": "FILE", "help": "Optional test file (else split off the training data)."}
     )
     text_column: str | None = field(
-        default=None, metadata={"metavar": "NAME", "help": "Column holding the text (guessed if unset)."}
+        default=None,
+        metadata={
+            "task": "text",
+            "data": True,
+            "metavar": "NAME",
+            "help": "Column holding the text (guessed if unset).",
+        },
     )
     label_column: str | None = field(
-        default=None, metadata={"metavar": "NAME", "help": "Column holding the label (guessed if unset)."}
+        default=None,
+        metadata={
+            "task": "text",
+            "data": True,
+            "metavar": "NAME",
+            "help": "Column holding the label (guessed if unset).",
+        },
     )
     image_labels: str | None = field(
         default=None,
         metadata={
+            "task": "image",
+            "data": True,
             "metavar": "FILE",
             "help": "Pictures: a CSV (file name, label) naming the class of each image in the --data ZIP or "
             "folder, instead of one folder per class.",
@@ -74,6 +90,7 @@ class TrainConfig:
     image_size: int | None = field(
         default=None,
         metadata={
+            "task": "image",
             "metavar": "N",
             "help": "Pictures: the side in pixels the model sees (default: the model's own, 224 for "
             "EfficientNet-Lite0). Smaller trains faster.",
@@ -81,7 +98,10 @@ class TrainConfig:
     )
     augment: bool = field(
         default=True,
-        metadata={"help": "Pictures: random crops and horizontal flips of the training images (--no-augment: off)."},
+        metadata={
+            "task": "image",
+            "help": "Pictures: random crops and horizontal flips of the training images (--no-augment: off).",
+        },
     )
     epochs: int | None = field(
         default=None,
@@ -94,6 +114,7 @@ class TrainConfig:
     max_length: int | None = field(
         default=None,
         metadata={
+            "task": "text",
             "metavar": "N",
             "help": "Texts are cut to this many tokens (default: chosen from the training texts' lengths, "
             "their 95th percentile capped by the model's limit; at most 128 on a CPU).",
@@ -185,17 +206,13 @@ class TrainConfig:
 
     @property
     def task(self) -> str:
-        """ "image" when the data is a ZIP or folder of pictures, else "text"."""
-        from engine.images import is_image_data
-
-        return "image" if is_image_data(self.data) else "text"
+        """The kind of data (``engine.core.tasks``): "image" for a ZIP or folder of pictures, else "text"."""
+        return task_of_data(self.data).name
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        from engine.rundir import write_json_atomic
-
         write_json_atomic(Path(path), self.to_dict())
 
     @classmethod
@@ -281,44 +298,24 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
-# Presets the dashboard offers; "Advanced" settings override them.
-PRESETS: dict[str, dict[str, Any]] = {
-    "Quick look": {
-        "help": "A first result in a few minutes: short texts or small pictures, one pass (ten for frozen).",
-        "max_length": 64,
-        "image_size": 128,
-        "epochs": {"frozen": 10, "default": 1},
-    },
-    "Balanced": {
-        "help": "The defaults: good accuracy in reasonable time; text length chosen from your data, "
-        "pictures at the model's own size.",
-        "max_length": None,  # automatic: from the training texts' lengths
-        "image_size": None,  # the model's own input size
-        "epochs": {"default": None},  # the strategy's own default
-    },
-    "Best quality": {
-        "help": "Longer texts and more passes: slower, usually a little more accurate.",
-        "max_length": 256,
-        "image_size": None,
-        "epochs": {"frozen": 40, "default": 5},
-    },
-}
+def task_settings(task: str) -> set[str]:
+    """The settings only ``task`` reads (fields tagged with it), e.g. ``{"max_length", ...}`` for text.
 
-
-def preset_settings(preset: str, strategy: str, task: str = "text") -> dict[str, Any]:
-    """TrainConfig fields for a preset, e.g. ``preset_settings("Quick look", "lora")``.
-
-    >>> preset_settings("Quick look", "lora")
-    {'max_length': 64, 'epochs': 1}
-    >>> preset_settings("Quick look", "frozen", task="image")
-    {'image_size': 128, 'epochs': 10}
+    >>> sorted(task_settings("image"))
+    ['augment', 'image_labels', 'image_size']
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"Unknown preset '{preset}'. Choose one of: {', '.join(PRESETS)}.")
-    spec = PRESETS[preset]
-    epochs = spec["epochs"].get(strategy, spec["epochs"]["default"])
-    if epochs is None:
-        epochs = STRATEGIES[strategy].default_epochs
-    if task == "image":
-        return {"image_size": spec["image_size"], "epochs": epochs}
-    return {"max_length": spec["max_length"], "epochs": epochs}
+    return {f.name for f in fields(TrainConfig) if f.metadata.get("task") == task}
+
+
+def other_tasks_settings(task: str) -> set[str]:
+    """The settings other tasks read and ``task`` ignores (left out of its config)."""
+    return {f.name for f in fields(TrainConfig) if f.metadata.get("task") not in (None, task)}
+
+
+def data_settings(task: str) -> list[str]:
+    """The settings that say how to read ``task``'s data (columns, a labels file), in field order.
+
+    >>> data_settings("text")
+    ['text_column', 'label_column']
+    """
+    return [f.name for f in fields(TrainConfig) if f.metadata.get("task") == task and f.metadata.get("data")]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 STATES = ("queued", "running", "completed", "failed", "cancelled")
+ACTIVE = ("queued", "running")
 FINISHED = ("completed", "failed", "cancelled")
 
 
@@ -150,6 +151,17 @@ class RunDir:
 
     def cancel_requested(self) -> bool:
         return self.cancel_path.exists()
+
+    def trained_model(self) -> Path:
+        """The model folder of a completed run; a plain error when there is none."""
+        if not self.model_dir.is_dir():
+            from engine.core.errors import ModelNotAvailableError
+
+            state = self.status().get("state", "unknown")
+            raise ModelNotAvailableError(
+                f"{self.path} has no trained model (its status is '{state}'). Pick a run whose training completed."
+            )
+        return self.model_dir
 
     def last_checkpoint(self) -> Path | None:
         if not self.checkpoints_dir.is_dir():

@@ -1,0 +1,110 @@
+"""Facts about this computer, read without torch: cores, GPUs, free memory, and how runs share them.
+
+The dashboard shows them and the estimate uses them; the worker uses the same thread split, so
+what the estimate assumes is what training does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+MAX_CONCURRENT_ENV = "TRANSFERLAB_MAX_CONCURRENT_RUNS"
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _nvidia_smi(query: str) -> list[str]:
+    """One line per GPU for an nvidia-smi query, without importing torch or initialising CUDA here."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
+def gpu_names() -> list[str]:
+    """NVIDIA GPUs listed by nvidia-smi."""
+    return _nvidia_smi("name")
+
+
+def has_gpu() -> bool:
+    return bool(gpu_names())
+
+
+def gpu_memory_bytes() -> int | None:
+    """Memory of the first GPU."""
+    lines = _nvidia_smi("memory.total")
+    try:
+        return int(lines[0]) * 1024**2 if lines else None
+    except ValueError:
+        return None
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (RAM that can be used without swapping)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def describe_hardware() -> str:
+    """One line for the dashboard's sidebar, e.g. "GPU: NVIDIA H100" or "CPU (2 cores)"."""
+    names = gpu_names()
+    if names:
+        return f"GPU: {names[0]}" + (f" (+{len(names) - 1} more)" if len(names) > 1 else "")
+    return f"CPU ({available_cpus()} cores)"
+
+
+def max_concurrent_runs() -> int:
+    """How many runs may train at once (``TRANSFERLAB_MAX_CONCURRENT_RUNS``, default 1 per device)."""
+    from engine.core.errors import ConfigError
+
+    raw = os.environ.get(MAX_CONCURRENT_ENV, "").strip()
+    if not raw:
+        return 1
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(
+            f"{MAX_CONCURRENT_ENV} must be a whole number of 1 or more (got {raw!r}); "
+            "1 runs one training at a time, which suits one GPU or a laptop CPU."
+        )
+    return value
+
+
+def trains_on_gpu(device: str) -> bool:
+    """Whether a run asking for ``device`` (auto, cuda, mps, cpu) will use an NVIDIA GPU here."""
+    return device in ("auto", "cuda") and has_gpu()
+
+
+def threads_for(config: Any) -> int:
+    """CPU threads torch gets for a run: the config's, else the cores split between the runs that may
+    train at once (two torch processes sharing the cores slow each other down several times)."""
+    if config.threads is not None:
+        return config.threads
+    n_runs = max_concurrent_runs()
+    if n_runs > 1 and not trains_on_gpu(config.device):
+        return max(1, available_cpus() // n_runs)
+    return available_cpus()

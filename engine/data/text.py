@@ -1,0 +1,218 @@
+"""Labeled texts: read a table, pick the columns, clean and validate it.
+
+The people who upload files are not engineers, so every problem raises one
+:class:`~engine.core.errors.DataError` whose message says what is wrong, where (file, column, the
+row number a spreadsheet would show) and what to do. The user's file is only ever read.
+
+>>> data = load_text_dataset("data/spam_emails.csv")
+>>> data.label_names, len(data)
+(['ham', 'spam'], 5882)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.core.errors import DataError
+from engine.core.words import plural
+from engine.data.columns import guess_columns, guess_text_column, looks_like_free_text
+from engine.data.dataset import LabeledDataset, imbalance_warning, sort_label_names
+from engine.data.tables import ROW_KINDS, read_table
+
+_MAX_LISTED_ROWS = 10
+
+
+@dataclass(kw_only=True)
+class TextDataset(LabeledDataset):
+    """Cleaned texts with integer labels, and what cleaning did, in words for the user."""
+
+    texts: list[str]
+    text_column: str
+    label_column: str
+    dropped_empty_text: int = 0
+    dropped_missing_label: int = 0
+    duplicates_removed: int = 0
+    rows: list[int] = field(default_factory=list)  # where each example is in the file (see row_kind)
+    row_kind: str = "row"  # "row" (CSV/Excel, header is row 1), "line" (JSONL) or "record"
+    per_example = ("texts", "rows")
+
+
+def _where(rows: Sequence[int], kind: str) -> str:
+    """'rows 5, 9, 12' with at most ten numbers listed."""
+    shown = ", ".join(str(r) for r in rows[:_MAX_LISTED_ROWS])
+    more = f" and {len(rows) - _MAX_LISTED_ROWS} more" if len(rows) > _MAX_LISTED_ROWS else ""
+    return f"{kind}{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def load_text_dataset(
+    path: str | Path,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    label_names: list[str] | None = None,
+) -> TextDataset:
+    """Read, pick columns, clean and validate a labeled text file.
+
+    Give ``label_names`` for a validation or test file, so it must use the training file's
+    classes (in that order). Rows with an empty text or no label are dropped and exact
+    duplicates removed; each is counted and reported in ``warnings`` with row numbers.
+    """
+    df, warnings = read_table(path)
+    source = Path(path).name
+    text_column, label_column = guess_columns(df, text_column, label_column, source)
+    kind = df.index.name if df.index.name in ROW_KINDS else "row"
+    rows = [int(r) for r in df.index]
+
+    def clean(column: str) -> list[str | None]:
+        return [None if pd.isna(v) or not str(v).strip() else str(v).strip() for v in df[column].tolist()]
+
+    texts, labels = clean(text_column), clean(label_column)
+
+    empty_text = [r for r, t in zip(rows, texts, strict=True) if t is None]
+    if empty_text:
+        warnings.append(
+            f"Dropped {plural(len(empty_text), 'row')} with an empty text in column '{text_column}' "
+            f"({_where(empty_text, kind)})."
+        )
+    missing_label = [r for r, t, y in zip(rows, texts, labels, strict=True) if t is not None and y is None]
+    if missing_label:
+        warnings.append(
+            f"Dropped {plural(len(missing_label), 'row')} with no label in column '{label_column}' "
+            f"({_where(missing_label, kind)})."
+        )
+    kept = [(r, t, y) for r, t, y in zip(rows, texts, labels, strict=True) if t is not None and y is not None]
+    if not kept:
+        raise DataError(
+            f"'{source}' has no row with both a text (column '{text_column}') and a label (column "
+            f"'{label_column}'). Check that these are the right columns and that they are filled in."
+        )
+
+    distinct = {y for _, _, y in kept}
+    if looks_like_free_text(len(distinct), len(kept)):
+        raise DataError(
+            f"Column '{label_column}' of '{source}' has {len(distinct)} different values; it looks like free text, "
+            "not a label. Pick the column that holds the category of each text (with --label-column, or the "
+            "picker in the dashboard)."
+        )
+
+    if label_names is not None:
+        known = set(label_names)
+        unknown = [(r, y) for r, _, y in kept if y not in known]
+        if unknown:
+            r, y = unknown[0]
+            others = f" ({plural(len(unknown), 'row')} in all)" if len(unknown) > 1 else ""
+            listed = ", ".join(f"'{n}'" for n in label_names)
+            raise DataError(
+                f"'{source}' {kind} {r} has the label '{y}'{others}, which is not one of the training file's classes: "
+                f"{listed}. Correct the label, or remove the row."
+            )
+        names = list(label_names)
+    else:
+        names = sort_label_names(list(distinct))
+        if len(names) < 2:
+            raise DataError(
+                f"'{source}' has only one class, '{names[0]}', in column '{label_column}' (after dropping empty "
+                "rows). TransferLab learns to tell classes apart, so it needs at least two. Add examples of another "
+                "class, or check that this is the label column."
+            )
+
+    seen: dict[tuple[str, str], int] = {}
+    duplicates: list[int] = []
+    unique: list[tuple[int, str, str]] = []
+    for r, t, y in kept:
+        if (t, y) in seen:
+            duplicates.append(r)
+        else:
+            seen[(t, y)] = r
+            unique.append((r, t, y))
+    if duplicates:
+        warnings.append(
+            f"Removed {plural(len(duplicates), 'duplicate row')} (same text and label as an earlier row; "
+            f"{_where(duplicates, kind)}); the first of each was kept."
+        )
+    first_rows: dict[str, list[int]] = {}
+    first_labels: dict[str, set[str]] = {}
+    for r, t, y in unique:
+        first_rows.setdefault(t, []).append(r)
+        first_labels.setdefault(t, set()).add(y)
+    conflicts = [first_rows[t] for t in first_rows if len(first_labels[t]) > 1]
+    if conflicts:
+        example = " and ".join(str(r) for r in conflicts[0][:3])
+        warnings.append(
+            f"{plural(len(conflicts), 'text')} appear with different labels (for example {kind}s {example}). "
+            "They are kept, but check them: the model cannot learn both answers for the same text."
+        )
+    by_case: dict[str, set[str]] = {}
+    for n in distinct:
+        by_case.setdefault(n.casefold(), set()).add(n)
+    for variants in by_case.values():
+        if len(variants) > 1:
+            listed = ", ".join(f"'{v}'" for v in sorted(variants))
+            warnings.append(
+                f"Labels {listed} differ only in capital letters and are treated as different classes. "
+                "Make them the same if they mean the same thing."
+            )
+
+    index = {n: i for i, n in enumerate(names)}
+    data = TextDataset(
+        texts=[t for _, t, _ in unique],
+        labels=[index[y] for _, _, y in unique],
+        label_names=names,
+        source=source,
+        text_column=text_column,
+        label_column=label_column,
+        warnings=warnings,
+        dropped_empty_text=len(empty_text),
+        dropped_missing_label=len(missing_label),
+        duplicates_removed=len(duplicates),
+        rows=[r for r, _, _ in unique],
+        row_kind=kind,
+    )
+    imbalance = imbalance_warning(data.class_counts(), unit="example")
+    if imbalance:
+        warnings.append(imbalance)
+    return data
+
+
+def describe(data: TextDataset) -> dict:
+    """A plain summary for the UI: sizes, classes, text lengths in characters, warnings."""
+    lengths = np.asarray([len(t) for t in data.texts], dtype=int)
+    stats = (
+        {
+            "min": int(lengths.min()),
+            "median": int(np.median(lengths)),
+            "p95": int(np.percentile(lengths, 95)),
+            "max": int(lengths.max()),
+        }
+        if len(lengths)
+        else {"min": 0, "median": 0, "p95": 0, "max": 0}
+    )
+    return {
+        "source": data.source,
+        "rows": len(data),
+        "classes": list(data.label_names),
+        "class_counts": data.class_counts(),
+        "text_column": data.text_column,
+        "label_column": data.label_column,
+        "text_length": stats,
+        "dropped_empty_text": data.dropped_empty_text,
+        "dropped_missing_label": data.dropped_missing_label,
+        "duplicates_removed": data.duplicates_removed,
+        "warnings": list(data.warnings),
+    }
+
+
+def load_for_config(config, path: str | Path | None = None, label_names: list[str] | None = None) -> TextDataset:
+    """The run's training file (``path=None``), or a validation/test file with the training classes."""
+    return load_text_dataset(path or config.data, config.text_column, config.label_column, label_names=label_names)
+
+
+def read_inputs(path: str | Path, text_column: str | None = None) -> tuple[pd.DataFrame, list[str], list]:
+    """A file of texts to predict on: (its table, the texts, skipped files: none for tables)."""
+    df, _warnings = read_table(path)
+    column = guess_text_column(df, text_column, source=Path(path).name)
+    return df, df[column].fillna("").astype(str).tolist(), []

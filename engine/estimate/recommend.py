@@ -1,0 +1,61 @@
+"""Which strategy to suggest, from the number of examples, the hardware and the kind of data."""
+
+from __future__ import annotations
+
+
+def recommend_for_texts(n: int, has_gpu: bool) -> tuple[str, str]:
+    """(strategy, one plain sentence why) for ``n`` labeled texts."""
+    if n < 300:
+        return "frozen", (
+            f"With {n:,} examples, training only a small classifier on the frozen model is the safest choice: "
+            "too little data to retrain the model itself without overfitting, and it is the fastest."
+        )
+    if has_gpu:
+        if n >= 20_000:
+            return "full", (
+                f"With {n:,} examples and a GPU, retraining every weight (full fine-tuning) is usually the most "
+                "accurate and still fast."
+            )
+        return "lora", (
+            f"With {n:,} examples and a GPU, LoRA gets close to full fine-tuning quality quickly, "
+            "training well under 1% of the weights."
+        )
+    if n > 10_000:
+        return "frozen", (
+            f"With {n:,} examples on a CPU, retraining any part of the model would take hours; the frozen "
+            "model with a small classifier on top gives a good result in minutes."
+        )
+    return "lora", (
+        f"With {n:,} examples, LoRA is usually more accurate than the frozen model and still trains "
+        "in minutes on a CPU, because only small adapters change."
+    )
+
+
+def recommend_for_pictures(n: int, has_gpu: bool) -> tuple[str, str]:
+    """(strategy, one plain sentence why) for ``n`` labeled pictures."""
+    # Measured on the Fashion demo (700 training pictures, EfficientNet-Lite0, 224 px, 2-core CPU):
+    # frozen 0.815 in 74 s, partial 0.845 in 202 s; LoRA on a CNN is no faster than full fine-tuning.
+    if n < 300:
+        return "frozen", (
+            f"With {n:,} pictures, training only a small classifier on the frozen model is the safest choice: "
+            "too few to retrain the model itself, and ImageNet features already tell most kinds of pictures apart."
+        )
+    if has_gpu:
+        if n >= 2_000:
+            return "full", (
+                f"With {n:,} pictures and a GPU, retraining every weight (full fine-tuning) adapts the whole "
+                "model to your pictures and is still fast."
+            )
+        return "partial", (
+            f"With {n:,} pictures, retraining the top half of the model (its most specific layers) adapts it to "
+            "your pictures while the bottom layers keep their general edge and texture detectors."
+        )
+    if n > 5_000:
+        return "frozen", (
+            f"With {n:,} pictures on a CPU, retraining any part of the model would take hours; the frozen "
+            "model with a small classifier on top gives a good result in minutes."
+        )
+    return "partial", (
+        f"With {n:,} pictures, retraining the top half of the model adapts it to your pictures and is usually "
+        "more accurate than the frozen model; minutes on a CPU at the Quick look image size."
+    )

@@ -1,0 +1,1 @@
+"""Pictures: CNN and vision-transformer backbones, image preprocessing and augmentation."""

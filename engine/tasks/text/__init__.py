@@ -1,0 +1,1 @@
+"""Texts: transformer backbones (BERT- and GPT-style), tokenised batches, pooled features."""

@@ -1,0 +1,1 @@
+"""The training loop that drives any Task (``engine.tasks``), and what it writes into the run directory."""

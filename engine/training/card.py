@@ -1,0 +1,39 @@
+"""The model card (README.md in the model folder): what was trained, on what, and how well."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.core.config import TrainConfig
+from engine.core.tasks import get_task
+
+
+def model_card(config: TrainConfig, metrics: dict[str, Any], usage: str) -> str:
+    task = get_task(metrics["task"])
+    rows = "\n".join(
+        f"| {name} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+        for name, v in metrics["per_class"].items()
+    )
+    inputs = ", ".join(
+        f"{key.replace('_', ' ')} {metrics[key]}" for key in ("max_length", "image_size") if metrics.get(key)
+    )
+    return f"""# {task.title} classifier fine-tuned with TransferLab
+
+- Base model: `{config.model}`
+- Strategy: `{config.strategy}` ({metrics["trainable_params"]:,} of {metrics["total_params"]:,} parameters trained)
+- Training data: `{Path(config.data).name}` ({metrics["train_examples"]:,} training examples)
+- Labels: {", ".join(f"`{x}`" for x in metrics["labels"])}
+- Trained on {metrics["device"]} in {metrics["train_seconds"]:.0f} s, {metrics["epochs"]} epochs, {inputs}
+
+## Test results ({metrics["test_examples"]:,} held-out examples)
+
+Accuracy {metrics["accuracy"]:.4f}, macro-F1 {metrics["macro_f1"]:.4f}, weighted-F1 {metrics["weighted_f1"]:.4f}.
+
+| label | precision | recall | F1 | support |
+|---|---|---|---|---|
+{rows}
+
+## Using it
+
+{usage}"""

@@ -1,0 +1,299 @@
+"""One training run, for any task: data, model, the Trainer loop, evaluation, and the run directory.
+
+The run directory (``engine.core.rundir``) is the contract with the dashboard: config.json is
+written before anything heavy happens, status.json says where the run is, events.jsonl grows as
+it trains, and status "completed" is written last, after metrics, predictions and the model.
+
+What is particular to texts or pictures comes from the run's Task (``engine.tasks``), found by
+one lookup in ``engine.core.tasks``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.core.config import TrainConfig
+from engine.core.errors import TrainingError, TransferLabError
+from engine.core.metrics import classification_metrics
+from engine.core.policy import eval_batch_size
+from engine.core.predictions import write_test_predictions
+from engine.core.rundir import RunDir, checkpoint_step, write_json_atomic
+from engine.core.tasks import TASKS, TaskInfo, get_task
+from engine.data.dataset import Splits, make_splits
+from engine.training.callbacks import RunDirCallback, eval_metrics
+from engine.training.card import model_card
+from engine.training.features import RunCancelled, features_of_splits, head_dataset
+
+log = logging.getLogger(__name__)
+
+
+def resume_hint(run: RunDir) -> str:
+    return f"Resume with: python -m engine.train --resume {run.path}"
+
+
+# --- before training ---------------------------------------------------------------------------
+def load_splits(config: TrainConfig) -> Splits:
+    """Training, validation and test sets, split per class, loaded by the task's data module."""
+    load = get_task(config.task).load("loader")
+    train = load(config)
+    extra = {
+        key: load(config, path, label_names=train.label_names)
+        for key, path in (("validation", config.validation_data), ("test", config.test_data))
+        if path
+    }
+    return make_splits(
+        train,
+        validation=extra.get("validation"),
+        test=extra.get("test"),
+        validation_fraction=config.validation_fraction,
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+    )
+
+
+def build_task(config: TrainConfig, run: RunDir, resolved, strategy, splits, device):
+    """The run's Task (model built and prepared by the strategy), after checking the model reads this data."""
+    info: TaskInfo = get_task(config.task)
+    implementation = info.load("implementation")
+    if not implementation.accepts(resolved):
+        owner = next((t for t in TASKS.values() if t is not info and t.load("implementation").accepts(resolved)), None)
+        raise info.wrong_model(config.model, owner)
+    return implementation(config, run, resolved, strategy, splits, device)
+
+
+def build_trainer(
+    config: TrainConfig,
+    run: RunDir,
+    model,
+    train_ds,
+    eval_ds,
+    collator,
+    processing_class,
+    sampling: str,
+    device,
+    epochs,
+):
+    """The transformers Trainer a run trains with, and the callback that writes its run directory.
+
+    One place for the training settings, shared by ``train`` and the benchmark (``python -m bench``),
+    which times the engine through this same code path.
+    """
+    from transformers import PrinterCallback, Trainer, TrainingArguments
+
+    steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+    args = TrainingArguments(
+        output_dir=str(run.checkpoints_dir),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=eval_batch_size(config.batch_size),
+        learning_rate=config.resolved_learning_rate(),
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="macro_f1",
+        greater_is_better=True,
+        logging_steps=max(1, min(50, steps_per_epoch // 5)),
+        logging_nan_inf_filter=False,  # a NaN loss must reach our callback, not be averaged away
+        train_sampling_strategy=sampling,
+        remove_unused_columns=False,
+        report_to="none",
+        disable_tqdm=True,
+        seed=config.seed,
+        use_cpu=device.kind == "cpu",
+        bf16=device.precision == "bf16",
+        fp16=device.precision == "fp16",
+        dataloader_num_workers=0,
+    )
+    callback = RunDirCallback(run, config.batch_size)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        data_collator=collator,
+        processing_class=processing_class,
+        compute_metrics=eval_metrics,
+        callbacks=[callback],
+    )
+    trainer.remove_callback(PrinterCallback)  # our callback logs a shorter line per step
+    return trainer, callback
+
+
+# --- the run -------------------------------------------------------------------------------
+def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, Any] | None:
+    """Train and write the whole run directory. Returns the test metrics (None when cancelled)."""
+    try:
+        return _train(config, run, resume)
+    except RunCancelled:
+        run.set_status("cancelled", f"Cancelled. {resume_hint(run)}")
+        return None
+    except TransferLabError as exc:
+        run.set_status("failed", str(exc))
+        raise
+    except BaseException as exc:
+        if _is_out_of_memory(exc):
+            message = (
+                "Training ran out of memory. Try a smaller batch size or max length, or a lighter strategy "
+                "(LoRA or frozen), which need far less memory than full fine-tuning."
+            )
+            run.set_status("failed", message)
+            raise TrainingError(message) from exc
+        if isinstance(exc, KeyboardInterrupt):
+            run.set_status("cancelled", f"Interrupted. {resume_hint(run)}")
+        else:
+            run.set_status("failed", f"Unexpected error: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def _seconds_before(events: list[dict[str, Any]], step: int) -> float:
+    """Training time of earlier sessions: from the first setup to the checkpoint we resume from."""
+    setup = next((e for e in events if e.get("type") == "setup"), None)
+    saved = [e for e in events if e.get("type") == "checkpoint" and e.get("step") == step]
+    if setup is None or not saved or step == 0:
+        return 0.0
+    return max(0.0, saved[-1]["time"] - setup["time"])
+
+
+def _note(run: RunDir, message: str) -> None:
+    run.append_event({"type": "warning", "message": message})
+    log.info("note: %s", message)
+
+
+def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | None:
+    import torch
+    import transformers
+    from transformers import set_seed
+
+    from engine.core.resolve import resolve_model
+    from engine.core.strategies import STRATEGIES
+    from engine.tasks.base import count_parameters
+    from engine.training.device import choose_device
+
+    transformers.logging.set_verbosity_error()
+    run.set_status("running", "Loading data")
+    device = choose_device(config.device, config.threads)
+    splits = load_splits(config)
+    for warning in splits.train.warnings:
+        _note(run, warning)
+
+    run.set_status("running", f"Loading model {config.model}")
+    set_seed(config.seed)
+    strategy = STRATEGIES[config.strategy]
+    task = build_task(config, run, resolve_model(config.model), strategy, splits, device)
+    for note in task.notes:
+        _note(run, note)
+    classifier = task.classifier
+    trainable, total = count_parameters(classifier)
+    epochs = config.resolved_epochs()
+    run.append_event(
+        {
+            "type": "setup",
+            "task": task.name,
+            "trainable_params": trainable,
+            "total_params": total,
+            "device": device.name,
+            "precision": device.precision,
+            **task.info,
+            "train_examples": len(splits.train),
+            "validation_examples": len(splits.validation),
+            "test_examples": len(splits.test),
+        }
+    )
+
+    started = time.time()
+    if strategy.cached_features:
+        # The backbone never changes: run it once per example (or not at all when cached) and
+        # train only the head on the stored features.
+        run.set_status("running", "Computing features with the frozen model")
+        classifier.to(device.kind)
+        feats = features_of_splits(run, task, splits)
+        model = classifier.head
+        train_ds = head_dataset(feats["train"], splits.train.labels)
+        eval_ds = head_dataset(feats["validation"], splits.validation.labels)
+        collator, processing_class, sampling = None, None, "random"
+    else:
+        model = classifier
+        data = task.datasets()
+        train_ds, eval_ds = data.train, data.validation
+        collator, processing_class, sampling = data.collator, data.processing_class, data.sampling
+
+    trainer, callback = build_trainer(
+        config, run, model, train_ds, eval_ds, collator, processing_class, sampling, device, epochs
+    )
+    checkpoint = run.last_checkpoint() if resume else None
+    if resume:
+        # Time spent before the checkpoint counts towards train_seconds; steps logged after it
+        # will run again, so drop them (curves must not double back).
+        step = checkpoint_step(checkpoint)
+        started -= _seconds_before(run.events(), step)
+        run.truncate_events(after_step=step)
+        run.append_event({"type": "resume", "checkpoint": checkpoint.name if checkpoint else None})
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    train_seconds = time.time() - started
+    if callback.cancelled:
+        raise RunCancelled  # one place, train(), records the cancelled state
+
+    # The best epoch (by validation macro-F1) is loaded back; evaluate it on the test split.
+    run.set_status("running", "Evaluating on the test split")
+    classifier.to(device.kind).eval()
+    if strategy.cached_features:
+        with torch.inference_mode():
+            logits = classifier.head(torch.from_numpy(feats["test"]).to(device.kind)).logits
+            probs = torch.softmax(logits.float(), -1).cpu().numpy()
+    else:
+        probs = task.predict_proba(splits.test)
+    metrics = classification_metrics(splits.test.labels, probs.argmax(-1), splits.label_names)
+    best = trainer.state.best_model_checkpoint
+    metrics.update(
+        task=task.name,
+        trainable_params=trainable,
+        total_params=total,
+        trainable_share=trainable / total,
+        train_seconds=train_seconds,
+        train_samples_per_second=len(splits.train) * epochs / train_seconds,
+        device=device.name,
+        precision=device.precision,
+        model=config.model,
+        strategy=config.strategy,
+        epochs=epochs,
+        max_length=task.info.get("max_length"),
+        image_size=task.info.get("image_size"),
+        best_validation_macro_f1=trainer.state.best_metric,
+        best_checkpoint=Path(best).name if best else None,
+        train_examples=len(splits.train),
+        validation_examples=len(splits.validation),
+        test_examples=len(splits.test),
+        data_warnings=splits.train.warnings,
+    )
+
+    run.set_status("running", "Saving the model")
+    task.save(run.model_dir, splits.label_names, model_card(config, metrics, task.usage))
+    examples, extra = task.example_columns(splits.test)
+    write_test_predictions(run.predictions_path, examples, splits.test.labels, probs, splits.label_names, extra)
+    write_json_atomic(run.metrics_path, metrics)
+    shutil.rmtree(run.checkpoints_dir, ignore_errors=True)  # only needed to resume
+    run.cancel_path.unlink(missing_ok=True)
+    run.set_status(
+        "completed",
+        f"Test accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}",
+        progress={"step": trainer.state.global_step, "max_steps": trainer.state.max_steps, "epoch": epochs},
+    )
+    return metrics
