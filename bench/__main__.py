@@ -51,6 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Also profile a few full fine-tuning steps with torch.profiler (table in profile.txt next to --out).",
     )
+    few = parser.add_argument_group(
+        "few-shot benchmark (--few-shot; needs bench/requirements.txt: make bench-install)",
+        "8 to 64 labeled examples per class on public data shipped in packages, TransferLab beside TF-IDF and "
+        "the setfit library (bench/fewshot.py).",
+    )
+    few.add_argument("--few-shot", action="store_true", help="Run the few-shot benchmark instead.")
+    few.add_argument("--datasets", type=lambda s: s.split(","), default=["rotten_tomatoes"], metavar="A,B")
+    few.add_argument("--shots", type=lambda s: [int(x) for x in s.split(",")], default=[8, 16, 32, 64], metavar="8,16")
+    few.add_argument("--seeds", type=int, default=3, metavar="N", help="Samples (and training seeds) per size.")
+    few.add_argument(
+        "--methods",
+        type=lambda s: s.split(","),
+        default=["tfidf", "frozen", "setfit", "lora", "setfit-library"],
+        metavar="A,B",
+        help="tfidf, setfit-library, or any TransferLab strategy.",
+    )
     return parser
 
 
@@ -97,6 +113,12 @@ def _public(d):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.few_shot:
+        from bench import fewshot
+
+        if args.out == str(DEFAULT_OUT):
+            args.out = str(ROOT / "bench" / "fewshot.json")
+        return fewshot.main(args)
     plan = make_plan(args)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -179,7 +179,7 @@ def prepare(plan: Plan, device_preference: str, model: str, data: Path, workdir:
 
     device = choose_device(device_preference)
     resolved = resolve_model(model)
-    splits = load_splits(TrainConfig(data=str(data), model=model, strategy="full", seed=plan.seed))
+    splits, _notes = load_splits(TrainConfig(data=str(data), model=model, strategy="full", seed=plan.seed))
     return Bench(
         plan=plan,
         device=device,
@@ -475,17 +475,19 @@ def _frozen_uncached(b: Bench, train: Part, val: Part, epochs: int, name: str) -
 
 
 def _frozen_cached(b: Bench, train: Part, val: Part, epochs: int, name: str) -> float:
-
+    """The engine's frozen recipe: features computed once (``cached_array``), then the head fitted to
+    convergence (``fit_head``, cross-validated); ``epochs`` does not apply."""
     from engine.tasks.text.model import extract_features
     from engine.tasks.text.task import feature_key
-    from engine.training.features import cached_array, head_dataset
+    from engine.training.features import cached_array
+    from engine.training.head import fit_head
 
     os.environ["TRANSFERLAB_HOME"] = str(b.workdir / f"home-{name}")  # a cold feature cache
     model = b.classifier("frozen").to(b.device.kind)
     start = time.perf_counter()
-    data = {}
+    features = {}
     for split, part in (("train", train), ("validation", val)):
-        features, hit = cached_array(
+        features[split], hit = cached_array(
             feature_key(b.model_path, model.pooling, b.plan.max_length, part.texts),
             lambda part=part: extract_features(
                 model, b.tokenizer, part.texts, b.plan.max_length, device=b.device.kind, precision=b.device.precision
@@ -493,23 +495,15 @@ def _frozen_cached(b: Bench, train: Part, val: Part, epochs: int, name: str) -> 
         )
         if hit:
             raise RuntimeError("the feature cache was expected to be cold")
-        data[split] = head_dataset(features, part.labels)
-    trainer = b.trainer(
-        name, b.config("frozen", epochs=epochs), model.head, data["train"], data["validation"], None, None,
-        "random", epochs, [],
-    )  # fmt: skip
-    with quiet():
-        trainer.train()
+    fit_head(features["train"], train.labels, len(b.label_names), seed=b.plan.seed)
     b.sync()
     return time.perf_counter() - start
 
 
 def figure_frozen(b: Bench) -> dict[str, Any]:
-    """Whole ``frozen_epochs``-epoch trainings, both from a cold cache; cached computes features once.
-
-    Both sides go through the engine's Trainer settings (validation every epoch, a checkpoint every
-    epoch); the uncached one trains the classifier with its frozen backbone on token batches, the
-    cached one computes the features with ``engine.training.features.cached_array`` and trains the head.
+    """A frozen-backbone classifier trained the usual way (``frozen_epochs`` epochs through the Trainer,
+    the backbone run again on every batch, validation every epoch) against the engine's frozen recipe
+    (features computed once with ``cached_array`` from a cold cache, then the head fitted to convergence).
     """
     p = b.plan
     home = os.environ.get("TRANSFERLAB_HOME")

@@ -15,7 +15,7 @@ from engine.core.workspace import PROJECT_ROOT
 from engine.data import images, tables
 from engine.data import text as text_data
 from engine.data.columns import guess_columns
-from engine.data.dataset import make_splits
+from engine.data.dataset import training_splits
 from engine.data.uploads import list_uploads, save_upload
 from ui import charts
 from ui import format as fmt
@@ -203,7 +203,7 @@ def show_dataset(path: str) -> None:
 def show_split(dataset, unit: str) -> dict[str, int] | None:
     """The train/validation/test sizes the engine will use (same fractions and seed), or None after an error."""
     try:
-        splits = make_splits(
+        splits, notes = training_splits(
             dataset,
             validation_fraction=_DEFAULTS.validation_fraction,
             test_fraction=_DEFAULTS.test_fraction,
@@ -216,8 +216,15 @@ def show_split(dataset, unit: str) -> dict[str, int] | None:
     cols = st.columns(4)
     cols[0].metric(unit, f"{len(dataset):,}")
     cols[1].metric("Training", f"{len(splits.train):,}")
-    cols[2].metric("Validation", f"{len(splits.validation):,}", help="Checked after every epoch to keep the best.")
+    cols[2].metric(
+        "Validation",
+        f"{len(splits.validation):,}",
+        help="Fine-tuning (partial, LoRA, full, from scratch) keeps the model that scores best on it. Frozen and "
+        "SetFit learn from these examples too: they choose their settings by cross-validation.",
+    )
     cols[3].metric("Test", f"{len(splits.test):,}", help="Held out until the end: the Results page scores on it.")
+    for note in notes:
+        st.caption(note)
     return {"n_train": len(splits.train), "n_validation": len(splits.validation), "n_test": len(splits.test)}
 
 

@@ -12,7 +12,7 @@ from engine.core.errors import ConfigError, TransferLabError
 from engine.core.hardware import has_gpu
 from engine.core.presets import DEFAULT_PRESET, PRESETS, default_settings
 from engine.core.resolve import model_problem as engine_model_problem
-from engine.core.strategies import STRATEGIES
+from engine.core.strategies import STRATEGIES, strategies_for
 from engine.core.tasks import TASKS, get_task
 from engine.estimate import Estimate, estimate, recommend_strategy
 from engine.estimate.text import mean_tokens_from_chars
@@ -124,13 +124,13 @@ def choose_strategy(summary: dict | None, task: str) -> str:
     st.subheader("2. How much of the model to retrain")
     recommended = None
     if summary:
-        recommended, why = recommend_strategy(summary["rows"], gpu_present(), task)
+        recommended, why = recommend_strategy(summary["rows"], gpu_present(), task, len(summary["classes"]))
         st.info(f"Recommended for your data: **{STRATEGIES[recommended].title}**. {why}", icon=":material/lightbulb:")
     else:
         st.caption("Choose data on the Data page to get a recommendation for it.")
-    if st.session_state.strategy is None:
-        st.session_state.strategy = recommended or "lora"
-    options = list(STRATEGIES)
+    options = strategies_for(task)
+    if st.session_state.strategy not in options:  # not chosen yet, or chosen for the other kind of data
+        st.session_state.strategy = recommended or options[0]
     strategy = st.radio(
         "Strategy",
         options,
@@ -218,20 +218,26 @@ def choose_settings(strategy: str, task: str) -> None:
 
     with st.expander("Advanced"):
         left, right = st.columns(2)
-        s["epochs"] = left.number_input(
-            "Epochs (passes over the training data)", min_value=1, max_value=200, key="w_epochs"
-        )
-        s["batch_size"] = right.select_slider(
-            "Batch size", BATCH_SIZES, key="w_batch_size", help="Smaller needs less memory."
-        )
-        rates = sorted({*LEARNING_RATES, s["learning_rate"]})
-        s["learning_rate"] = left.select_slider(
-            "Learning rate",
-            rates,
-            format_func=lambda v: f"{v:.0e}".replace("e-0", "e-"),
-            key="w_learning_rate",
-            help=f"The default for this strategy is {STRATEGIES[strategy].learning_rate(task):g}.",
-        )
+        if STRATEGIES[strategy].uses_optimizer:
+            s["epochs"] = left.number_input(
+                "Epochs (passes over the training data)", min_value=1, max_value=200, key="w_epochs"
+            )
+            s["batch_size"] = right.select_slider(
+                "Batch size", BATCH_SIZES, key="w_batch_size", help="Smaller needs less memory."
+            )
+            rates = sorted({*LEARNING_RATES, s["learning_rate"]})
+            s["learning_rate"] = left.select_slider(
+                "Learning rate",
+                rates,
+                format_func=lambda v: f"{v:.0e}".replace("e-0", "e-"),
+                key="w_learning_rate",
+                help=f"The default for this strategy is {STRATEGIES[strategy].learning_rate(task):g}.",
+            )
+        else:
+            st.caption(
+                "No epochs or learning rate to set: the classifier on the frozen model is fitted to convergence, "
+                "its regularisation chosen by cross-validation on your training data."
+            )
         TASK_WIDGETS[task][1](s, right)
         if STRATEGIES[strategy].trains == "top":
             s["freeze_layers"] = left.number_input(
@@ -268,8 +274,12 @@ def show_estimate(summary: dict | None, task: str) -> None:
         return
     lengths = summary.get("text_length")  # texts only
     mean_tokens = mean_tokens_from_chars(lengths["median"]) if lengths else None
+    # Strategies that do not choose by a validation split learn from its examples too.
+    n_train = summary["n_train"] + (
+        0 if STRATEGIES[config.strategy].uses_validation else summary.get("n_validation", 0)
+    )
     try:
-        est = cached_estimate(json.dumps(config.to_dict()), summary["n_train"], len(summary["classes"]), mean_tokens)
+        est = cached_estimate(json.dumps(config.to_dict()), n_train, len(summary["classes"]), mean_tokens)
     except ConfigError as exc:  # a setting this model cannot train with
         show_error(exc)
         return
@@ -287,9 +297,7 @@ def show_estimate(summary: dict | None, task: str) -> None:
     cols[2].metric("Estimated time", fmt.seconds(est.seconds))
     note = " The model is not on this computer: its size comes from the catalog." if est.approximate_params else ""
     unit = get_task(task).unit
-    st.caption(
-        f"Estimates for {summary['n_train']:,} training {unit}s on {est.device}; the real time can differ.{note}"
-    )
+    st.caption(f"Estimates for {n_train:,} training {unit}s on {est.device}; the real time can differ.{note}")
     if not est.fits:
         st.error(est.warning or "This will probably not fit in memory.", icon=":material/memory:")
     elif est.warning:

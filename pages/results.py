@@ -59,6 +59,11 @@ def show_run(run: RunDir) -> None:
     metric_cards(metrics)
     for warning in metrics.get("data_warnings") or []:
         st.caption(f"Data note: {warning}")
+    notes = metrics.get("notes") or []
+    if notes:
+        with st.expander("How this model was trained and chosen", expanded=metrics.get("validation_examples") == 0):
+            for note in notes:
+                st.text(f"• {note}")  # plain text: notes quote class names from the data
 
     left, right = st.columns(2)
     if metrics.get("confusion_matrix"):

@@ -13,6 +13,7 @@ from engine.core.config import data_settings, task_settings
 from engine.core.errors import TransferLabError
 from engine.core.hardware import max_concurrent_runs
 from engine.core.rundir import FINISHED, RunDir
+from engine.core.strategies import STRATEGIES
 from engine.core.tasks import get_task
 from ui import charts, live
 from ui import format as fmt
@@ -96,7 +97,9 @@ def new_run_section() -> None:
         "model": state.model,
         "strategy": state.strategy or "lora",
         "preset": state.preset,
-        "epochs": settings.get("epochs") or "strategy default",
+        "epochs": (settings.get("epochs") or "strategy default")
+        if STRATEGIES[state.strategy or "lora"].uses_optimizer
+        else "none (the classifier is fitted to convergence)",
         **sizes,
     }
     st.dataframe(

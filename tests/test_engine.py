@@ -23,7 +23,7 @@ from engine.train import build_parser, main
 from engine.training.trainer import train
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {"epochs": 2, "batch_size": 8, "max_length": 32, "threads": 2}
+TINY = {"epochs": 2, "batch_size": 8, "max_length": 32, "threads": 2, "min_steps": 0}
 
 
 def run_training(tmp_path: Path, data: Path, model: Path, strategy: str, name: str | None = None, **kw) -> RunDir:
@@ -82,7 +82,7 @@ def test_config_file_with_unknown_key_is_refused(tmp_path):
 
 
 def test_every_strategy_has_plain_explanation_and_defaults():
-    assert list(STRATEGIES) == ["frozen", "partial", "lora", "full", "scratch"]
+    assert list(STRATEGIES) == ["frozen", "partial", "lora", "full", "scratch", "setfit"]
     for s in STRATEGIES.values():
         assert len(s.explanation) > 60 and s.default_epochs >= 1 and s.default_learning_rate > 0
     assert [s.name for s in STRATEGIES.values() if not s.pretrained] == ["scratch"]
@@ -101,10 +101,18 @@ def test_strategy_trains_and_writes_the_whole_run_directory(
     config = json.loads(run.config_path.read_text())
     assert config["strategy"] == strategy
     events = run.events()
-    assert {"setup", "train", "eval", "checkpoint"} <= {e["type"] for e in events}
-    assert all(math.isfinite(e["loss"]) for e in events if e["type"] == "train")
+    kinds = {e["type"] for e in events}
+    recipe = STRATEGIES[strategy].recipe
     evals = [e for e in events if e["type"] == "eval"]
-    assert [round(e["epoch"]) for e in evals] == [1, 2] and all("eval_macro_f1" in e for e in evals)
+    if recipe == "finetune":  # the Trainer's steps, checkpoints and an evaluation every epoch
+        assert {"setup", "train", "checkpoint"} <= kinds
+        assert all(math.isfinite(e["loss"]) for e in events if e["type"] == "train")
+        assert all("eval_macro_f1" in e for e in evals) and [round(e["epoch"]) for e in evals] == [1, 2]
+    else:  # a head fitted by cross-validation on every non-test example: no validation split, no evaluation
+        assert {"setup", "head"} <= kinds and not evals and run.metrics()["validation_examples"] == 0
+        assert ("features" in kinds) == (recipe == "features") and ("train" in kinds) == (recipe == "contrastive")
+        head = next(e for e in events if e["type"] == "head")
+        assert head["folds"] == 5 and head["C"] > 0
 
     metrics = run.metrics()
     for key in (
@@ -132,6 +140,7 @@ def test_strategy_trains_and_writes_the_whole_run_directory(
     meta = json.loads((run.model_dir / "transferlab.json").read_text())
     assert meta["label_names"] == ["billing", "shipping", "tech"]
     assert meta["pooling"] == ("mean" if arch == "bert" else "last")
+    assert meta["normalize"] == (STRATEGIES[strategy].recipe != "finetune")  # fitted heads read normalised features
 
     trainable, total = metrics["trainable_params"], metrics["total_params"]
     head = 3 * (32 + 1)  # hidden 32 -> 3 classes
@@ -141,6 +150,7 @@ def test_strategy_trains_and_writes_the_whole_run_directory(
         "partial": head < trainable < total,
         "full": trainable == total,
         "scratch": trainable == total,
+        "setfit": trainable == total,
     }
     assert expected[strategy], (strategy, trainable, total)
 
@@ -252,7 +262,7 @@ def test_last_token_pooling_ignores_padding(tiny_llama):
 def train_args(data: Path, model: Path | str, out: Path, epochs: int) -> list[str]:
     """CLI flags for a small full fine-tuning run of the tiny model."""
     flags = {"data": data, "model": model, "strategy": "full", "epochs": epochs, "out": out}
-    flags.update({"batch-size": 8, "max-length": 32, "threads": 2})
+    flags.update({"batch-size": 8, "max-length": 32, "threads": 2, "min-steps": 0})
     return [item for name, value in flags.items() for item in (f"--{name}", str(value))]
 
 
@@ -272,7 +282,7 @@ def _cli(args, env_extra=None, **kw):
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, workspace, tiny_bert, topic_csv):
     out = tmp_path / "run"
     args = train_args(topic_csv, tiny_bert, out, epochs=3)
-    killed = _cli(args, {"TRANSFERLAB_KILL_AFTER_CHECKPOINT": "1"})
+    killed = _cli(args, {"TRANSFERLAB_KILL_AFTER_CHECKPOINT": "1", "TRANSFERLAB_CHECKPOINT_SECONDS": "0"})
     assert killed.returncode == -9, killed.stderr[-2000:]
     run = RunDir(out)
     assert run.status()["state"] == "running"  # what a crash leaves behind
@@ -478,9 +488,9 @@ def test_frozen_features_are_cached_across_runs(tmp_path, workspace, tiny_bert, 
     first = run_training(tmp_path, topic_csv, tiny_bert, "frozen", name="first")
     second = run_training(tmp_path, topic_csv, tiny_bert, "frozen", name="second", learning_rate=1e-2)
     hits = lambda run: [e["cached"] for e in run.events() if e["type"] == "features"]  # noqa: E731
-    assert hits(first) == [False, False, False]
-    assert hits(second) == [True, True, True]
-    assert len(list((workspace / "cache" / "features").glob("*.npy"))) == 3
+    assert hits(first) == [False, False]  # train and test: frozen holds out no validation split
+    assert hits(second) == [True, True]
+    assert len(list((workspace / "cache" / "features").glob("*.npy"))) == 2
 
 
 # --- fast paths give the plain paths' results ------------------------------------------------------
@@ -573,7 +583,7 @@ def test_length_grouped_evaluation_gives_the_same_metrics(tmp_path, workspace, t
     trained = run_training(tmp_path, data, tiny_bert, "full", name="trained", epochs=6, learning_rate=2e-3)
     classifier, tokenizer, _ = load_classifier(trained.model_dir)
     config = TrainConfig(data=str(data), model=str(tiny_bert), strategy="full", **TINY)
-    splits = load_splits(config)
+    splits, _ = load_splits(config)
     # Texts of 1 to 3 times the usual length in random order, enough for the sampler to group by length.
     rows = [
         (" ".join([text] * k), label)

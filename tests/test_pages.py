@@ -169,7 +169,7 @@ def test_model_page_cards_strategy_presets_and_estimate(workspace, tiny_bert, to
     assert any("works offline" in m for m in texts(at.markdown))
     assert any("Recommended for your data" in t for t in texts(at.info))
     recommended = at.radio(key="w_strategy").value
-    assert recommended in ("frozen", "lora")
+    assert recommended == "setfit"  # 30 examples in 3 classes
 
     at.text_input(key="w_model").set_value("/no/such/folder").run()
     assert any("is not available" in e for e in texts(at.error))
@@ -184,8 +184,11 @@ def test_model_page_cards_strategy_presets_and_estimate(workspace, tiny_bert, to
     metrics = {m.label: m.value for m in at.metric}
     assert set(metrics) == {"Trainable parameters", "Memory needed", "Estimated time"}
 
-    at.radio(key="w_strategy").set_value("frozen").run()  # a new strategy starts from its preset values
-    assert at.number_input(key="w_epochs").value == 10
+    at.radio(key="w_strategy").set_value("setfit").run()  # a new strategy starts from its preset values
+    assert at.number_input(key="w_epochs").value == 5
+    at.radio(key="w_strategy").set_value("frozen").run()  # a fitted head: no epochs or learning rate to set
+    assert "w_epochs" not in [n.key for n in at.number_input]
+    assert any("fitted to convergence" in c for c in texts(at.caption))
     frozen_params = {m.label: m.value for m in at.metric}["Trainable parameters"]
     at.radio(key="w_strategy").set_value("full").run()
     full_params = {m.label: m.value for m in at.metric}["Trainable parameters"]

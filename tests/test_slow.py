@@ -1,7 +1,7 @@
 """Slow tests: the real bundled models on the real demo data (minutes on a 2-core CPU).
 
 One per path: MiniLM (BERT-style) with frozen, LoRA and the from-scratch baseline on the same
-budget, SmolLM2 (GPT-style, shipped as GGUF) converted and trained frozen, and EfficientNet-Lite0
+budget, MiniLM on 8 e-mails a class (setfit, the recommendation there, and frozen), SmolLM2 (GPT-style, shipped as GGUF) converted and trained frozen, and EfficientNet-Lite0
 (a CNN for pictures) frozen against the from-scratch baseline on the Fashion demo.
 """
 
@@ -28,6 +28,18 @@ def spam_files(tmp_path: Path, train_rows: int, test_rows: int) -> tuple[Path, P
     train_path, test_path = tmp_path / "spam_train.csv", tmp_path / "spam_test.csv"
     sample.iloc[:train_rows].to_csv(train_path, index=False)
     sample.iloc[train_rows:].to_csv(test_path, index=False)
+    return train_path, test_path
+
+
+def spam_few(tmp_path: Path, per_class: int, test_rows: int) -> tuple[Path, Path]:
+    """``per_class`` e-mails of each label to learn from (what a user labels by hand) and a disjoint,
+    random held-out test file."""
+    emails = pd.read_csv(SPAM).sample(frac=1.0, random_state=0)
+    train = emails.groupby("label", group_keys=False).head(per_class)
+    test = emails.drop(train.index).head(test_rows)
+    train_path, test_path = tmp_path / "few_train.csv", tmp_path / "few_test.csv"
+    train.to_csv(train_path, index=False)
+    test.to_csv(test_path, index=False)
     return train_path, test_path
 
 
@@ -75,6 +87,30 @@ def test_minilm_transfer_beats_scratch_on_spam(tmp_path, workspace):
     predictor = Predictor.from_run(tmp_path / "lora")
     result = predictor.predict(["Congratulations! You WON a FREE prize, click here to claim your cash now!!!"])[0]
     assert result["label"] == "spam" and result["confidence"] > 0.7  # 0.834-0.942 over seeds 42-46
+
+
+def test_minilm_learns_from_eight_examples_a_class(tmp_path, workspace):
+    """Small data first: 8 hand-labeled e-mails per class. The recommended strategy (SetFit's recipe)
+    and the fitted frozen head are both well above chance (0.5) and above the majority share."""
+    from engine.estimate import recommend_strategy
+
+    data, test = spam_few(tmp_path, 8, 400)  # the test e-mails: 71% ham
+    common = {"data": str(data), "test_data": str(test), "model": "minilm"}
+    assert recommend_strategy(16, has_gpu=False, n_classes=2)[0] == "setfit"
+    setfit = run(tmp_path, "setfit", **common)
+    frozen = run(tmp_path, "frozen", **common)
+    print(
+        {
+            name: (m["accuracy"], m["macro_f1"], round(m["train_seconds"]))
+            for name, m in (("setfit", setfit), ("frozen", frozen))
+        }
+    )
+    assert setfit["train_examples"] == frozen["train_examples"] == 16 and setfit["validation_examples"] == 0
+    # Over seeds 42-46 on this machine: setfit 0.930-0.935 (macro-F1 0.915-0.920), frozen 0.8875 on every
+    # seed (the sample is fixed; the head's cross-validation chose the same strength). Floors about 0.03-0.04
+    # below, for another CPU's rounding; setfit led frozen by 0.04 on every seed.
+    assert setfit["accuracy"] >= 0.90 and setfit["macro_f1"] >= 0.88
+    assert frozen["accuracy"] >= 0.85 and setfit["accuracy"] >= frozen["accuracy"]
 
 
 def test_smollm2_gguf_converts_and_trains_frozen(tmp_path, workspace):

@@ -157,7 +157,7 @@ def test_build_config_needs_valid_data_and_a_model():
     }
     config = build_config(state)
     assert (config.model, config.strategy, config.text_column, config.label_column) == ("minilm", "frozen", "body", "y")
-    assert config.epochs == 10 and config.max_length == 64 and config.learning_rate == 3e-3
+    assert config.epochs == 1 and config.max_length == 64 and config.learning_rate == 3e-3
 
 
 @pytest.mark.parametrize("strategy", list(STRATEGIES))

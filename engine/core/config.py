@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 
 from engine.core.catalog import DEFAULT_TEXT_MODEL
 from engine.core.errors import ConfigError
+from engine.core.policy import MIN_TRAIN_STEPS
 from engine.core.rundir import write_json_atomic
 from engine.core.strategies import STRATEGIES
 from engine.core.tasks import task_of_data
@@ -105,9 +106,21 @@ class TrainConfig:
     )
     epochs: int | None = field(
         default=None,
-        metadata={"metavar": "N", "help": "Passes over the training data (default depends on the strategy)."},
+        metadata={
+            "metavar": "N",
+            "help": "Passes over the training data (default depends on the strategy; frozen fits its classifier "
+            "to convergence and needs none).",
+        },
     )
     batch_size: int = field(default=16, metadata={"metavar": "N", "help": "Examples per training step."})
+    min_steps: int | None = field(
+        default=None,
+        metadata={
+            "metavar": "N",
+            "help": "partial, lora, full, scratch: train for at least this many steps, however few the examples "
+            f"(default {MIN_TRAIN_STEPS}: small data gets more passes, not fewer updates; 0 to train exactly --epochs).",
+        },
+    )
     learning_rate: float | None = field(
         default=None, metadata={"metavar": "X", "help": "Peak learning rate (default depends on the strategy)."}
     )
@@ -173,6 +186,8 @@ class TrainConfig:
             _positive("epochs", self.epochs)
         if self.threads is not None:
             _positive("threads", self.threads)
+        if self.min_steps is not None and (not isinstance(self.min_steps, int) or self.min_steps < 0):
+            raise ConfigError(f"min_steps must be 0 or more (got {self.min_steps!r}).")
         if self.image_size is not None:
             _positive("image_size", self.image_size)
             if self.image_size < 32:
@@ -198,6 +213,9 @@ class TrainConfig:
     # these give the value actually used.
     def resolved_epochs(self) -> int:
         return self.epochs if self.epochs is not None else STRATEGIES[self.strategy].default_epochs
+
+    def resolved_min_steps(self) -> int:
+        return MIN_TRAIN_STEPS if self.min_steps is None else self.min_steps
 
     def resolved_learning_rate(self) -> float:
         if self.learning_rate is not None:

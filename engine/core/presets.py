@@ -5,7 +5,7 @@ The Advanced expander on the Model page starts from :func:`default_settings` and
 >>> preset_settings("Quick look", "lora")
 {'max_length': 64, 'epochs': 1}
 >>> preset_settings("Quick look", "frozen", task="image")
-{'image_size': 128, 'epochs': 10}
+{'image_size': 128, 'epochs': 1}
 >>> default_settings("lora", "Quick look")["epochs"], default_settings("lora", "Balanced")["max_length"]
 (1, None)
 """
@@ -21,9 +21,10 @@ from engine.core.strategies import STRATEGIES
 
 PRESETS: dict[str, dict[str, Any]] = {
     "Quick look": {
-        "help": "A first result in a few minutes: short texts or small pictures, one pass (ten for frozen).",
+        "help": "A first result in a few minutes: short texts or small pictures, one pass over the data "
+        "(five for the few-shot strategy, which learns from pairs).",
         "by_task": {"text": {"max_length": 64}, "image": {"image_size": 128}},
-        "epochs": {"frozen": 10, "default": 1},
+        "epochs": {"setfit": 5, "default": 1},
     },
     "Balanced": {
         "help": "The defaults: good accuracy in reasonable time; text length chosen from your data, "
@@ -35,7 +36,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "Best quality": {
         "help": "Longer texts and more passes: slower, usually a little more accurate.",
         "by_task": {"text": {"max_length": 256}, "image": {"image_size": None}},
-        "epochs": {"frozen": 40, "default": 5},
+        "epochs": {"setfit": 20, "default": 5},
     },
 }
 DEFAULT_PRESET = "Balanced"

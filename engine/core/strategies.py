@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.core.errors import ConfigError
+from engine.core.policy import FEW_SHOT_MAX_PER_CLASS
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -73,10 +74,26 @@ class Strategy:
     saves: str  # what the model folder holds: "base" (a reference), "adapter" or "backbone"
     pretrained: bool  # start from the pre-trained weights (False: random weights of the same shape)
     cached_features: bool  # the backbone never changes, so its outputs can be computed once
+    # How it trains (engine.training.recipes): "features" (backbone fixed, head fitted on its features),
+    # "finetune" (backbone and head trained together on the labels) or "contrastive" (backbone trained
+    # on pairs of examples, then the head fitted).
+    recipe: str = "finetune"
+    tasks: tuple[str, ...] = ("text", "image")  # the kinds of data it applies to
     # Cost of the backward pass relative to a forward pass through the part that trains, by task
     # (estimate). Weight and input gradients cost 2 forwards; LoRA needs input gradients only.
     backward_cost: dict[str, float] = field(default_factory=dict)
     prepare: Callable[..., Any] = field(default=lambda backbone, config, structure: backbone, repr=False)
+
+    @property
+    def uses_optimizer(self) -> bool:
+        """Whether epochs, learning rate and batch size apply: the features recipe solves its head exactly."""
+        return self.recipe != "features"
+
+    @property
+    def uses_validation(self) -> bool:
+        """Whether it chooses among models by a validation split (fine-tuning keeps its best evaluation);
+        the others choose their settings by cross-validation and learn from every example."""
+        return self.recipe == "finetune"
 
     @property
     def default_learning_rate(self) -> float:
@@ -110,6 +127,11 @@ class Strategy:
 
 
 STRATEGIES: dict[str, Strategy] = {}
+
+
+def strategies_for(task: str) -> list[str]:
+    """The strategies that apply to a kind of data, in the registry's order."""
+    return [name for name, s in STRATEGIES.items() if task in s.tasks]
 
 
 def register(name: str, **spec: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -202,12 +224,13 @@ def lora_targets(model_type: str, module_names: Sequence[str] = ()) -> list[str]
     title="Frozen feature extraction",
     explanation="The pre-trained model is not changed; it turns each example into features once, and only "
     "a small classifier on top learns. Fastest and safest with little data or no GPU.",
-    default_epochs=20,
+    default_epochs=1,  # the head is fitted to convergence, not trained for epochs
     learning_rates={"text": 3e-3, "image": 3e-3},
     trains="head",
     saves="base",
     pretrained=True,
     cached_features=True,
+    recipe="features",
     backward_cost={"text": 0.0, "image": 0.0},
 )
 def _frozen(backbone: nn.Module, config: Any, structure: Structure) -> nn.Module:
@@ -304,5 +327,28 @@ def _full(backbone: nn.Module, config: Any, structure: Structure) -> nn.Module:
     backward_cost={"text": 2.0, "image": 2.0},
 )
 def _scratch(backbone: nn.Module, config: Any, structure: Structure) -> nn.Module:
+    backbone.requires_grad_(True)
+    return backbone
+
+
+@register(
+    "setfit",
+    title="Few-shot: learn from pairs (SetFit)",
+    explanation="For a few dozen examples per class. The model first learns from pairs of your examples which "
+    "ones belong together (same label) and which do not, which reshapes its sense of similarity for your "
+    "task; then a small classifier is fitted on top. Usually the most accurate choice up to about "
+    f"{FEW_SHOT_MAX_PER_CLASS} examples per class.",
+    # Measured on movie-review snippets (bench/fewshot.py, README "Few examples"): 15 passes at 5e-5.
+    default_epochs=15,
+    learning_rates={"text": 5e-5},
+    trains="all",
+    saves="backbone",
+    pretrained=True,
+    cached_features=False,
+    recipe="contrastive",
+    tasks=("text",),
+    backward_cost={"text": 2.0},
+)
+def _setfit(backbone: nn.Module, config: Any, structure: Structure) -> nn.Module:
     backbone.requires_grad_(True)
     return backbone

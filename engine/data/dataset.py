@@ -16,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 
 from engine.core.errors import ConfigError, DataError
+from engine.core.policy import holds_out_validation
 from engine.core.words import plural
 from engine.data.columns import is_number
 
@@ -128,7 +129,11 @@ def make_splits(
                 f"'{data.source}' has {data.label_names}. Load it with the training file's classes."
             )
 
+    # A validation fraction of 0 holds no validation split out (small data: every example trains).
+    no_validation = validation is None and validation_fraction == 0
     derived = [what for what, given in (("validate", validation), ("test", test)) if given is None]
+    if no_validation:
+        derived.remove("validate")
     needed = 1 + len(derived)
     rng = np.random.default_rng(seed)
     labels = np.asarray(data.labels, dtype=int)
@@ -143,7 +148,7 @@ def make_splits(
                 f"({uses}). Add examples of '{name}' or remove that class."
             )
         n_test = max(1, round(n * test_fraction)) if test is None else 0
-        n_val = max(1, round(n * validation_fraction)) if validation is None else 0
+        n_val = max(1, round(n * validation_fraction)) if validation is None and not no_validation else 0
         # Small classes: keep one for training by taking back from the larger held-out split.
         while n - n_test - n_val < 1:
             if n_test >= n_val and n_test > 1:
@@ -162,3 +167,49 @@ def make_splits(
         test=test if test is not None else data.subset(shuffled["test"]),
         label_names=list(data.label_names),
     )
+
+
+def training_splits(
+    train: LabeledDataset,
+    validation: LabeledDataset | None = None,
+    test: LabeledDataset | None = None,
+    validation_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 42,
+    uses_validation: bool = True,
+) -> tuple[Splits, list[str]]:
+    """The splits a run trains on, and notes on how they were made, in words (the one rule for the engine
+    and the Data page).
+
+    A validation split is held out only when the strategy chooses its model by it (``uses_validation``:
+    fine-tuning keeps its best evaluation) and every class keeps at least ``SMALL_DATA_PER_CLASS``
+    examples to learn from; otherwise every non-test example trains, and settings are chosen by
+    cross-validation on them. A validation file the user gave is always used.
+    """
+    share = 1 - (0 if test is not None else test_fraction)
+    learnable = {name: int(n * share) for name, n in train.class_counts().items()}
+    small = not holds_out_validation(learnable)
+    hold_out = validation is None and uses_validation and not small
+    splits = make_splits(
+        train,
+        validation=validation,
+        test=test,
+        validation_fraction=validation_fraction if hold_out else 0.0,
+        test_fraction=test_fraction,
+        seed=seed,
+    )
+    notes = []
+    if validation is None and small:
+        counts = splits.train.class_counts()
+        smallest = min(counts, key=counts.get)
+        notes.append(
+            f"No validation split was held out: with {counts[smallest]} examples of '{smallest}' to learn from, "
+            f"it would be too small to choose a model by. All {len(splits.train):,} non-test examples train "
+            "the model."
+        )
+    elif validation is None and not uses_validation:
+        notes.append(
+            "No validation split was held out: this strategy does not choose among models by one (its settings "
+            f"are chosen by cross-validation), so all {len(splits.train):,} non-test examples train the model."
+        )
+    return splits, notes

@@ -30,7 +30,8 @@ from engine.estimate.common import (
     Estimate,
     finish,
     hardware,
-    split_sizes,
+    head_seconds,
+    work,
 )
 
 CPU_IMAGE_INFERENCE_FLOPS_PER_CORE = 5.3e9
@@ -122,9 +123,8 @@ def estimate_images(config: Any, n_train: int, num_labels: int = 2, mean_tokens:
         probe = _approximate_probe(config.model, config.image_size or 224)  # a hub model not downloaded yet
     trainable, total = count_image_params(probe, config, num_labels)
     where = hardware(config)
-    n_train, n_val, n_test, steps = split_sizes(config, n_train)
-    n_all = n_train + n_val + n_test
-    epochs = config.resolved_epochs()
+    todo = work(config, n_train, num_labels)
+    n_all = todo.n_train + todo.n_validation + todo.n_test
 
     forward = probe["forward_flops"]
     blocks = probe["blocks"]
@@ -145,11 +145,8 @@ def estimate_images(config: Any, n_train: int, num_labels: int = 2, mean_tokens:
         infer_rate = CPU_IMAGE_INFERENCE_FLOPS_PER_CORE * where.threads
         train_rate = CPU_IMAGE_TRAINING_FLOPS_PER_CORE * where.threads
         per_step, per_image = CPU_SECONDS_PER_STEP, IMAGE_DECODE_SECONDS
-    if strategy.cached_features:
-        seconds = n_all * (forward / infer_rate + per_image) + steps * per_step
-    else:
-        train_flops = forward * (1 + strategy.backward_cost["image"] * share)
-        evaluation = (n_val * epochs + n_test) * (forward / infer_rate + per_image)
-        seconds = n_train * epochs * (train_flops / train_rate + per_image) + evaluation + steps * per_step
-    seconds += IMAGE_STARTUP_SECONDS
+    train_flops = forward * (1 + strategy.backward_cost["image"] * share)
+    seconds = todo.trained * (train_flops / train_rate + per_image)
+    seconds += todo.evaluated * (forward / infer_rate + per_image) + todo.steps * per_step
+    seconds += IMAGE_STARTUP_SECONDS + head_seconds(config, todo.n_train, int(probe["feature_dim"]), num_labels)
     return finish(config, trainable, total, memory, seconds, where, bool(probe.get("approximate")), "image size")

@@ -20,15 +20,17 @@ from engine.estimate.common import (
     Estimate,
     finish,
     hardware,
-    split_sizes,
+    head_seconds,
+    work,
 )
 from engine.estimate.shapes import ModelShape, model_shape, param_counts
 
-# Measured on this project's 2-core CPU (torch 2.13 CPU build, fp32) with MiniLM-L6 on the demo
-# spam e-mails at max length 128: see the numbers quoted in tests/test_estimate.py.
-CPU_INFERENCE_FLOPS_PER_CORE = 40e9  # forward passes (frozen features, evaluation)
-CPU_TRAINING_FLOPS_PER_CORE = 24e9  # forward + backward + AdamW step
-STARTUP_SECONDS = 12.0  # start Python, import torch/transformers, load the model and tokenise the data
+# Effective rates fitted (worst error 13%) to runs on this project's 2-core CPU (torch 2.13 CPU build,
+# fp32) with MiniLM-L6 on the demo spam e-mails, started as the dashboard starts them
+# (python -m bench.calibrate): see MEASURED in tests/test_estimate.py.
+CPU_INFERENCE_FLOPS_PER_CORE = 70e9  # forward passes (frozen features, evaluation)
+CPU_TRAINING_FLOPS_PER_CORE = 48e9  # forward + backward + AdamW step
+STARTUP_SECONDS = 10.0  # start Python, import torch/transformers, load the model and tokenise the data
 ACTIVATION_FLOATS = 20  # stored activations per token, per hidden unit, per layer while training
 CHARS_PER_TOKEN = 4  # about four characters per token in English text
 
@@ -55,15 +57,14 @@ def estimate_texts(config: Any, n_train: int, num_labels: int = 2, mean_tokens: 
     limit = shape.max_positions or 512
     max_length = min(config.max_length or max_length_cap(limit, where.on_gpu), limit)
     tokens = min(float(mean_tokens), max_length) if mean_tokens else 0.8 * max_length
-    n_train, n_val, n_test, steps = split_sizes(config, n_train)
-    n_all = n_train + n_val + n_test
-    epochs = config.resolved_epochs()
+    todo = work(config, n_train, num_labels)
     share = strategy.trained_share(config, [1.0] * max(1, shape.layers))
 
     # Memory: fp32 weights, gradients and AdamW's two moments for what trains, and activations.
     per_layer_act = tokens * shape.hidden * ACTIVATION_FLOATS + shape.heads * tokens * tokens * 3
     if strategy.cached_features:
         # Inference only: one layer's activations at a time, plus the features kept for the head.
+        n_all = todo.n_train + todo.n_validation + todo.n_test
         activations = TEXT_INFERENCE_BATCH * per_layer_act * 4 + n_all * shape.hidden * 4
     else:
         layers = max(1, round(shape.layers * share))
@@ -80,11 +81,7 @@ def estimate_texts(config: Any, n_train: int, num_labels: int = 2, mean_tokens: 
         train_rate = CPU_TRAINING_FLOPS_PER_CORE * where.threads
         per_step = CPU_SECONDS_PER_STEP
     forward = 2 * n_active * tokens  # FLOPs per text
-    if strategy.cached_features:
-        seconds = forward * n_all / infer_rate + steps * per_step
-    else:
-        train_flops = forward * (1 + strategy.backward_cost["text"] * share)
-        evaluation = forward * (n_val * epochs + n_test)
-        seconds = train_flops * n_train * epochs / train_rate + evaluation / infer_rate + steps * per_step
-    seconds += STARTUP_SECONDS
+    train_flops = forward * (1 + strategy.backward_cost["text"] * share)
+    seconds = train_flops * todo.trained / train_rate + forward * todo.evaluated / infer_rate
+    seconds += todo.steps * per_step + STARTUP_SECONDS + head_seconds(config, todo.n_train, shape.hidden, num_labels)
     return finish(config, trainable, total, memory, seconds, where, shape.approximate, "max length")

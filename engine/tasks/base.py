@@ -56,6 +56,35 @@ class ClassifierHead(nn.Module):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
+class Classifier(nn.Module):
+    """A backbone that encodes an example into one feature vector, and a head on it.
+
+    With ``normalize`` the features are L2-normalised before the head: what a head fitted by
+    ``engine.training.head`` was fitted on. Subclasses define ``encode`` and ``forward``.
+    """
+
+    def __init__(
+        self, backbone: nn.Module, feature_dim: int, num_labels: int, dropout: float, normalize: bool = False
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.feature_dim = feature_dim
+        self.normalize = normalize
+        self.head = ClassifierHead(feature_dim, num_labels, dropout)
+
+    def classify(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
+        if self.normalize:
+            features = nn.functional.normalize(features, dim=-1)
+        return self.head(features, labels)
+
+    def set_head(self, weight: np.ndarray, bias: np.ndarray) -> None:
+        """Put a head fitted elsewhere (on normalised features) in place."""
+        with torch.no_grad():
+            self.head.out.weight.copy_(torch.as_tensor(weight, dtype=self.head.out.weight.dtype))
+            self.head.out.bias.copy_(torch.as_tensor(bias, dtype=self.head.out.bias.dtype))
+        self.normalize = True
+
+
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     """(trainable, total), counting each shared tensor once."""
     seen: dict[int, nn.Parameter] = {}

@@ -97,3 +97,33 @@ def eval_metrics(eval_pred) -> dict[str, float]:
         "macro_f1": float(f1_score(labels, preds, average="macro", zero_division=0)),
         "weighted_f1": float(f1_score(labels, preds, average="weighted", zero_division=0)),
     }
+
+
+class SelectionCallback(TrainerCallback):
+    """Adds ``eval_selection`` (what the best model is chosen by) to each evaluation: the validation
+    macro-F1, with ties going to the later evaluation. On a small validation set many evaluations
+    tie, and the Trainer's strict "greater than" would keep the first, possibly untrained, model."""
+
+    def on_evaluate(self, args, state, control, metrics=None, **kw):
+        if metrics is not None and "eval_macro_f1" in metrics:
+            metrics["eval_selection"] = metrics["eval_macro_f1"] + 1e-6 * state.global_step / max(state.max_steps, 1)
+
+
+class CheckpointPacing(TrainerCallback):
+    """Without a validation split, checkpoints only serve resuming: skip those that come less than
+    ``seconds`` after the last one (or the start), so short runs write none. Runs after the Trainer's
+    own flow callback, which asks for a save every ``save_steps``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last = time.monotonic()
+
+    def on_train_begin(self, args, state, control, **kw):
+        self._last = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kw):
+        if control.should_save:
+            if time.monotonic() - self._last < self.seconds:
+                control.should_save = False
+            else:
+                self._last = time.monotonic()

@@ -15,7 +15,6 @@ import numpy as np
 
 from engine.core.rundir import RunDir
 from engine.core.workspace import cache_dir
-from engine.tasks.base import ListDataset
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
@@ -44,6 +43,8 @@ def features_of_splits(run: RunDir, task: Any, splits: Any) -> dict[str, np.ndar
     feats = {}
     for name in SPLITS:
         part = getattr(splits, name)
+        if not len(part):
+            continue  # no validation split (small data)
 
         def on_batch(done: int, n: int, name: str = name) -> None:
             if run.cancel_requested():
@@ -56,10 +57,3 @@ def features_of_splits(run: RunDir, task: Any, splits: Any) -> dict[str, np.ndar
         run.append_event({"type": "features", "split": name, "cached": hit, "rows": len(part)})
         log.debug("features of the %s split: %d rows%s", name, len(part), " (cached)" if hit else "")
     return feats
-
-
-def head_dataset(features: np.ndarray, labels: list[int]) -> ListDataset:
-    """What the head trains on when the backbone is frozen: one feature vector and label per example."""
-    import torch
-
-    return ListDataset([{"features": torch.from_numpy(f), "labels": y} for f, y in zip(features, labels, strict=True)])

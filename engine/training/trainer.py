@@ -14,20 +14,25 @@ import logging
 import math
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 from engine.core.config import TrainConfig
-from engine.core.errors import TrainingError, TransferLabError
+from engine.core.errors import ConfigError, TrainingError, TransferLabError
 from engine.core.metrics import classification_metrics
-from engine.core.policy import eval_batch_size
+from engine.core.policy import (
+    EARLY_STOPPING_PATIENCE,
+    MAX_EVALUATIONS,
+    checkpoint_every_seconds,
+    eval_batch_size,
+)
 from engine.core.predictions import write_test_predictions
-from engine.core.rundir import RunDir, checkpoint_step, write_json_atomic
+from engine.core.rundir import RunDir, write_json_atomic
+from engine.core.strategies import STRATEGIES, strategies_for
 from engine.core.tasks import TASKS, TaskInfo, get_task
-from engine.data.dataset import Splits, make_splits
-from engine.training.callbacks import RunDirCallback, eval_metrics
+from engine.data.dataset import Splits, training_splits
+from engine.training.callbacks import CheckpointPacing, RunDirCallback, SelectionCallback, eval_metrics
 from engine.training.card import model_card
-from engine.training.features import RunCancelled, features_of_splits, head_dataset
+from engine.training.features import RunCancelled
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +42,10 @@ def resume_hint(run: RunDir) -> str:
 
 
 # --- before training ---------------------------------------------------------------------------
-def load_splits(config: TrainConfig) -> Splits:
-    """Training, validation and test sets, split per class, loaded by the task's data module."""
+def load_splits(config: TrainConfig) -> tuple[Splits, list[str]]:
+    """Training, validation and test sets, split per class, loaded by the task's data module, and notes
+    on how they were made (``engine.data.dataset.training_splits``: no validation split with fewer than
+    ``SMALL_DATA_PER_CLASS`` examples in a class, or for a strategy that does not choose by one)."""
     load = get_task(config.task).load("loader")
     train = load(config)
     extra = {
@@ -46,13 +53,14 @@ def load_splits(config: TrainConfig) -> Splits:
         for key, path in (("validation", config.validation_data), ("test", config.test_data))
         if path
     }
-    return make_splits(
+    return training_splits(
         train,
         validation=extra.get("validation"),
         test=extra.get("test"),
         validation_fraction=config.validation_fraction,
         test_fraction=config.test_fraction,
         seed=config.seed,
+        uses_validation=STRATEGIES[config.strategy].uses_validation,
     )
 
 
@@ -76,30 +84,40 @@ def build_trainer(
     processing_class,
     sampling: str,
     device,
-    epochs,
+    epochs: int,
+    min_steps: int = 0,
 ):
     """The transformers Trainer a run trains with, and the callback that writes its run directory.
 
-    One place for the training settings, shared by ``train`` and the benchmark (``python -m bench``),
-    which times the engine through this same code path.
+    At least ``min_steps`` optimizer steps (more passes over small data). With ``eval_ds`` it
+    evaluates every epoch (or every few when epochs are short: at most ``MAX_EVALUATIONS`` times),
+    keeps the best evaluation by validation macro-F1 (ties go to the later one) and stops early when
+    it stops improving; without, it keeps the last model. One place for the training settings,
+    shared by the recipes and the benchmark (``python -m bench``), which times the engine through it.
     """
-    from transformers import PrinterCallback, Trainer, TrainingArguments
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
 
     steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+    total = max(epochs * steps_per_epoch, min_steps)
+    interval = max(steps_per_epoch, math.ceil(total / MAX_EVALUATIONS))
+    evaluate = eval_ds is not None and len(eval_ds) > 0
     args = TrainingArguments(
         output_dir=str(run.checkpoints_dir),
         num_train_epochs=epochs,
+        max_steps=total if total > epochs * steps_per_epoch else -1,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=eval_batch_size(config.batch_size),
         learning_rate=config.resolved_learning_rate(),
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_ratio,
         lr_scheduler_type="linear",
-        eval_strategy="epoch",
-        save_strategy="epoch",
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=interval,
+        save_strategy="steps",
+        save_steps=interval,
         save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model="macro_f1",
+        load_best_model_at_end=evaluate,
+        metric_for_best_model="selection" if evaluate else None,
         greater_is_better=True,
         logging_steps=max(1, min(50, steps_per_epoch // 5)),
         logging_nan_inf_filter=False,  # a NaN loss must reach our callback, not be averaged away
@@ -114,15 +132,21 @@ def build_trainer(
         dataloader_num_workers=0,
     )
     callback = RunDirCallback(run, config.batch_size)
+    callback.steps_per_epoch = steps_per_epoch
+    callbacks = [callback]
+    if evaluate:
+        callbacks += [SelectionCallback(), EarlyStoppingCallback(early_stopping_patience=EARLY_STOPPING_PATIENCE)]
+    else:
+        callbacks.append(CheckpointPacing(checkpoint_every_seconds()))
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=train_ds,
-        eval_dataset=eval_ds,
+        eval_dataset=eval_ds if evaluate else None,
         data_collator=collator,
         processing_class=processing_class,
         compute_metrics=eval_metrics,
-        callbacks=[callback],
+        callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # our callback logs a shorter line per step
     return trainer, callback
@@ -178,7 +202,6 @@ def _note(run: RunDir, message: str) -> None:
 
 
 def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | None:
-    import torch
     import transformers
     from transformers import set_seed
 
@@ -186,17 +209,23 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     from engine.core.strategies import STRATEGIES
     from engine.tasks.base import count_parameters
     from engine.training.device import choose_device
+    from engine.training.recipes import RECIPES, RunContext
 
     transformers.logging.set_verbosity_error()
     run.set_status("running", "Loading data")
     device = choose_device(config.device, config.threads)
-    splits = load_splits(config)
-    for warning in splits.train.warnings:
+    splits, split_notes = load_splits(config)
+    for warning in [*splits.train.warnings, *split_notes]:
         _note(run, warning)
 
     run.set_status("running", f"Loading model {config.model}")
     set_seed(config.seed)
     strategy = STRATEGIES[config.strategy]
+    if config.task not in strategy.tasks:
+        raise ConfigError(
+            f"The {strategy.title} strategy is not available for {get_task(config.task).examples}. "
+            f"Choose one of: {', '.join(strategies_for(config.task))}."
+        )
     task = build_task(config, run, resolve_model(config.model), strategy, splits, device)
     for note in task.notes:
         _note(run, note)
@@ -219,49 +248,22 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     )
 
     started = time.time()
-    if strategy.cached_features:
-        # The backbone never changes: run it once per example (or not at all when cached) and
-        # train only the head on the stored features.
-        run.set_status("running", "Computing features with the frozen model")
-        classifier.to(device.kind)
-        feats = features_of_splits(run, task, splits)
-        model = classifier.head
-        train_ds = head_dataset(feats["train"], splits.train.labels)
-        eval_ds = head_dataset(feats["validation"], splits.validation.labels)
-        collator, processing_class, sampling = None, None, "random"
-    else:
-        model = classifier
-        data = task.datasets()
-        train_ds, eval_ds = data.train, data.validation
-        collator, processing_class, sampling = data.collator, data.processing_class, data.sampling
-
-    trainer, callback = build_trainer(
-        config, run, model, train_ds, eval_ds, collator, processing_class, sampling, device, epochs
+    context = RunContext(
+        config=config,
+        run=run,
+        task=task,
+        splits=splits,
+        device=device,
+        strategy=strategy,
+        epochs=epochs,
+        resume=resume,
+        build_trainer=build_trainer,
+        seconds_before=lambda step: _seconds_before(run.events(), step),
     )
-    checkpoint = run.last_checkpoint() if resume else None
-    if resume:
-        # Time spent before the checkpoint counts towards train_seconds; steps logged after it
-        # will run again, so drop them (curves must not double back).
-        step = checkpoint_step(checkpoint)
-        started -= _seconds_before(run.events(), step)
-        run.truncate_events(after_step=step)
-        run.append_event({"type": "resume", "checkpoint": checkpoint.name if checkpoint else None})
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    train_seconds = time.time() - started
-    if callback.cancelled:
-        raise RunCancelled  # one place, train(), records the cancelled state
-
-    # The best epoch (by validation macro-F1) is loaded back; evaluate it on the test split.
-    run.set_status("running", "Evaluating on the test split")
-    classifier.to(device.kind).eval()
-    if strategy.cached_features:
-        with torch.inference_mode():
-            logits = classifier.head(torch.from_numpy(feats["test"]).to(device.kind)).logits
-            probs = torch.softmax(logits.float(), -1).cpu().numpy()
-    else:
-        probs = task.predict_proba(splits.test)
+    outcome = RECIPES[strategy.recipe](context)
+    train_seconds = time.time() - started + outcome.seconds_before
+    probs = outcome.probs
     metrics = classification_metrics(splits.test.labels, probs.argmax(-1), splits.label_names)
-    best = trainer.state.best_model_checkpoint
     metrics.update(
         task=task.name,
         trainable_params=trainable,
@@ -274,14 +276,17 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         model=config.model,
         strategy=config.strategy,
         epochs=epochs,
+        steps=outcome.steps,
         max_length=task.info.get("max_length"),
         image_size=task.info.get("image_size"),
-        best_validation_macro_f1=trainer.state.best_metric,
-        best_checkpoint=Path(best).name if best else None,
+        best_validation_macro_f1=outcome.best_validation_macro_f1,
+        best_checkpoint=outcome.best_checkpoint,
+        head=outcome.head,
         train_examples=len(splits.train),
         validation_examples=len(splits.validation),
         test_examples=len(splits.test),
         data_warnings=splits.train.warnings,
+        notes=[*split_notes, *outcome.notes],
     )
 
     run.set_status("running", "Saving the model")
@@ -294,6 +299,6 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     run.set_status(
         "completed",
         f"Test accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}",
-        progress={"step": trainer.state.global_step, "max_steps": trainer.state.max_steps, "epoch": epochs},
+        progress={"step": outcome.steps, "max_steps": outcome.max_steps, "epoch": epochs},
     )
     return metrics

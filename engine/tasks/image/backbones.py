@@ -23,7 +23,7 @@ from torch import nn
 
 from engine.core.errors import ConfigError, ModelNotAvailableError
 from engine.core.resolve import ResolvedModel, not_available
-from engine.tasks.base import ClassifierHead, load_error
+from engine.tasks.base import Classifier, load_error
 from engine.tasks.image.preprocess import EFFICIENTNET_LITE0
 
 
@@ -184,18 +184,17 @@ def rebuild_backbone(arch: dict[str, Any]) -> ImageBackbone:
     return _hf_image_model(config, None)
 
 
-class ImageClassifier(nn.Module):
-    def __init__(self, backbone: nn.Module, num_labels: int, feature_dim: int, dropout: float = 0.2) -> None:
-        super().__init__()
-        self.backbone = backbone
-        self.feature_dim = feature_dim
-        self.head = ClassifierHead(feature_dim, num_labels, dropout)
+class ImageClassifier(Classifier):
+    def __init__(
+        self, backbone: nn.Module, num_labels: int, feature_dim: int, dropout: float = 0.2, normalize: bool = False
+    ) -> None:
+        super().__init__(backbone, feature_dim, num_labels, dropout, normalize)
 
     def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.backbone(pixel_values)
 
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None):
-        return self.head(self.encode(pixel_values), labels)
+        return self.classify(self.encode(pixel_values), labels)
 
     def train(self, mode: bool = True) -> ImageClassifier:
         super().train(mode)

@@ -77,6 +77,7 @@ def save_image_classifier(
             "backbone_weights": weights,
             "arch": arch,
             "feature_dim": classifier.feature_dim,
+            "normalize": classifier.normalize,
             "label_names": list(label_names),
             "image_spec": spec.to_dict(),
         }
@@ -98,7 +99,9 @@ def load_image_classifier(model_dir: str | Path, device: str | torch.device = "c
             from peft import PeftModel
 
             backbone = PeftModel.from_pretrained(backbone, str(model_dir / "adapter")).merge_and_unload()
-    classifier = ImageClassifier(backbone, len(meta["label_names"]), int(meta["feature_dim"]))
+    classifier = ImageClassifier(
+        backbone, len(meta["label_names"]), int(meta["feature_dim"]), normalize=bool(meta.get("normalize", False))
+    )
     classifier.head.load_state_dict(load_file(str(model_dir / "head.safetensors")))
     classifier.to(device).eval()
     return classifier, meta

@@ -22,7 +22,7 @@ from engine.core.errors import ConfigError
 from engine.core.resolve import ResolvedModel
 from engine.core.strategies import STRATEGIES
 from engine.tasks.base import (
-    ClassifierHead,
+    Classifier,
     atomic_folder,
     batched,
     load_error,
@@ -87,12 +87,12 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
     return hidden[torch.arange(hidden.size(0), device=hidden.device), last.clamp(min=0)]
 
 
-class TextClassifier(nn.Module):
-    def __init__(self, backbone: nn.Module, num_labels: int, pooling: str, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.backbone = backbone
+class TextClassifier(Classifier):
+    def __init__(
+        self, backbone: nn.Module, num_labels: int, pooling: str, dropout: float = 0.1, normalize: bool = False
+    ) -> None:
+        super().__init__(backbone, backbone.config.hidden_size, num_labels, dropout, normalize)
         self.pooling = pooling
-        self.head = ClassifierHead(backbone.config.hidden_size, num_labels, dropout)
 
     def encode(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
@@ -110,7 +110,7 @@ class TextClassifier(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
-        return self.head(self.encode(input_ids, attention_mask, token_type_ids), labels)
+        return self.classify(self.encode(input_ids, attention_mask, token_type_ids), labels)
 
 
 def transformer_layers(backbone: nn.Module) -> list[nn.Module]:
@@ -183,6 +183,7 @@ def save_classifier(
             "base_model_path": base_model_path,
             "backbone_weights": weights,
             "pooling": classifier.pooling,
+            "normalize": classifier.normalize,
             "hidden_size": classifier.backbone.config.hidden_size,
             "label_names": list(label_names),
             "max_length": max_length,
@@ -204,7 +205,9 @@ def load_classifier(model_dir: str | Path, device: str | torch.device = "cpu") -
             from peft import PeftModel
 
             backbone = PeftModel.from_pretrained(backbone, str(model_dir / "adapter")).merge_and_unload()
-    classifier = TextClassifier(backbone, len(meta["label_names"]), meta["pooling"])
+    classifier = TextClassifier(
+        backbone, len(meta["label_names"]), meta["pooling"], normalize=bool(meta.get("normalize", False))
+    )
     classifier.head.load_state_dict(load_file(str(model_dir / "head.safetensors")))
     tokenizer = load_tokenizer(str(model_dir))
     classifier.to(device).eval()

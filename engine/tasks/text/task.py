@@ -60,6 +60,8 @@ def token_lengths(tokenizer: Any, texts: Sequence[str]) -> list[int]:
 
 def encode(tokenizer: Any, texts: Sequence[str], labels: Sequence[int], max_length: int) -> ListDataset:
     # No padding here: DataCollatorWithPadding pads each batch to its own longest text.
+    if not texts:
+        return ListDataset([])  # no validation split (small data)
     enc = tokenizer(list(texts), truncation=True, max_length=max_length)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
     return ListDataset([{**{k: enc[k][i] for k in keys}, "labels": labels[i]} for i in range(len(texts))])
