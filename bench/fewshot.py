@@ -104,14 +104,23 @@ def run_tfidf(train: Sequence[tuple[str, str]], test: Sequence[tuple[str, str]],
 
 
 def run_engine(
-    strategy: str, train_data: Path, test_data: Path, out: Path, seed: int, model: str = MODEL
+    method: str, train_data: Path, test_data: Path, out: Path, seed: int, model: str = MODEL
 ) -> dict[str, Any]:
+    """A TransferLab strategy with its defaults; ``strategy:N`` sets N epochs instead."""
     from engine.core.config import TrainConfig
     from engine.core.jobs import prepare_run
     from engine.training.trainer import train
 
+    strategy, _, epochs = method.partition(":")
     start = time.perf_counter()
-    config = TrainConfig(data=str(train_data), test_data=str(test_data), model=model, strategy=strategy, seed=seed)
+    config = TrainConfig(
+        data=str(train_data),
+        test_data=str(test_data),
+        model=model,
+        strategy=strategy,
+        seed=seed,
+        epochs=int(epochs) if epochs else None,
+    )
     metrics = train(config, prepare_run(config, out))
     return {
         "accuracy": metrics["accuracy"],
@@ -156,7 +165,7 @@ def run(
                 sample = sample_per_class(pool, k, seed)
                 train_data = write(workdir / (f"{name}-{k}-{seed}" if pictures else f"{name}-{k}-{seed}.csv"), sample)
                 for method in methods:
-                    out = workdir / "runs" / f"{name}-{k}-{seed}-{method}"
+                    out = workdir / "runs" / f"{name}-{k}-{seed}-{method.replace(':', '-')}"
                     if method == "tfidf":
                         result = run_tfidf(sample, test, seed)
                     elif method == "pixels":
