@@ -6,11 +6,15 @@ torch-free engine modules, and training runs in separate worker processes.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from ui import sidebar
+from ui import gate, sidebar
 
-st.set_page_config(page_title="TransferLab", page_icon=":material/model_training:", layout="wide")
+# A local icon: a Material icon as page_icon makes the browser fetch it from fonts.gstatic.com.
+st.set_page_config(page_title="TransferLab", page_icon=str(Path(__file__).parent / "ui" / "favicon.png"), layout="wide")
+gate.require_access()  # the Host allowlist, and a login when the dashboard is shared
 
 PAGES = [
     st.Page("pages/data.py", title="Data", icon=":material/table_view:", default=True),

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.core.csvsafe import write_table_csv
 from engine.core.errors import DataError, TransferLabError
 from engine.core.logs import add_verbose_flag, setup_logging
 from engine.core.predictions import prediction_columns
@@ -87,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, help="Where to write the predictions (CSV).")
     parser.add_argument("--text-column", default=None, help="Column holding the text (guessed if unset).")
+    parser.add_argument(
+        "--raw-csv",
+        action="store_true",
+        help="Write cells as they are, for programs. By default a cell a spreadsheet would run as a formula "
+        "(starting with = + - @) gets a leading quote.",
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "mps", "cpu"])
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all available cores).")
     add_verbose_flag(parser)
@@ -95,11 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         predictor = Predictor.from_run(args.run, device=args.device, threads=args.threads)
         table, skipped = predictor.predict_file(args.data, args.text_column)
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, out)
+        out = write_table_csv(table, args.out, raw=args.raw_csv)
     except TransferLabError as exc:
         log.error("Error: %s", exc)
         return 2

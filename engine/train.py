@@ -13,16 +13,31 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from engine.core.config import TrainConfig, add_config_arguments, config_from_args
-from engine.core.errors import ConfigError, TransferLabError
+from engine.core.errors import ConfigError, TransferLabError, storage_problem
 from engine.core.jobs import prepare_run
+from engine.core.locks import RUN_LOCK, try_lock
 from engine.core.logs import add_verbose_flag, setup_logging, stop_on_sigterm
 from engine.core.rundir import RunDir
 from engine.training.trainer import resume_hint, train
+from engine.worker import wait_for_slot
 
 log = logging.getLogger("engine.train")
+
+
+def hold_run(run: RunDir) -> int:
+    """Take the run's lock (as the dashboard's worker does), or refuse: two trainers must never share
+    one run folder."""
+    fd = try_lock(run.path / RUN_LOCK, tries=5)
+    if fd is None:
+        raise ConfigError(
+            f"Another process (the dashboard or another command) is training {run.path}. Wait for it to finish, "
+            f"or stop it first (create the file {run.cancel_path})."
+        )
+    return fd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     stop_on_sigterm()
+    held: list[int] = []  # the run lock, then a device slot: the same as a dashboard worker takes
     try:
         if args.resume:
             run = RunDir(args.resume)
             if not run.config_path.exists():
                 raise ConfigError(f"{run.path} is not a run directory (no config.json); nothing to resume.")
+            held.append(hold_run(run))
             if run.status().get("state") == "completed":
                 raise ConfigError(f"{run.path} already completed; there is nothing to resume.")
             config = TrainConfig.load(run.config_path)
@@ -56,12 +73,27 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("Missing --out RUN_DIR: the folder where the run is written.")
             config = config_from_args(args)
             run = prepare_run(config, args.out)
+            held.append(hold_run(run))
+        slot = wait_for_slot(run)
+        if slot is None:
+            log.warning("Cancelled while waiting for the device. %s", resume_hint(run))
+            return 3
+        held.append(slot)
         metrics = train(config, run, resume=bool(args.resume))
     except TransferLabError as exc:
         log.error("Error: %s", exc)
         return 2
+    except OSError as exc:  # the run's settings could not even be read or written
+        problem = storage_problem(exc, args.resume or args.out)
+        if problem is None:
+            raise
+        log.error("Error: %s", problem)
+        return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        for fd in reversed(held):
+            os.close(fd)
     if metrics is None:
         log.warning("Cancelled. %s", resume_hint(run))
         return 3

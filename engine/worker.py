@@ -149,7 +149,10 @@ def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = 
     finally:
         status = run.status()
         if status.get("state") in ACTIVE and status.get("pid") == os.getpid():
-            run.set_status("failed", "The training process stopped without finishing the run.")
+            try:
+                run.set_status("failed", "The training process stopped without finishing the run.")
+            except OSError as exc:  # a full or read-only disk; the pages say it from the process being gone
+                log.error("Could not record the run's status: %s", exc)
         if slot is not None:
             os.close(slot)
 

@@ -11,6 +11,7 @@ from engine.core.config import TrainConfig
 from engine.core.errors import TransferLabError
 from engine.core.formats import MAX_FILE_BYTES, archive_upload_types, label_table_upload_types, table_upload_types
 from engine.core.tasks import task_of_data
+from engine.core.words import markdown_text as md
 from engine.core.workspace import PROJECT_ROOT
 from engine.data import images, tables
 from engine.data import text as text_data
@@ -20,6 +21,7 @@ from engine.data.uploads import list_uploads, save_upload
 from ui import charts
 from ui import format as fmt
 from ui.gallery import show_pictures
+from ui.memo import memo
 from ui.router import ensure_router
 from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, match_model_to_task
 from ui.widgets import init_state, show_error
@@ -40,22 +42,22 @@ init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS, "data_source": "upload"})
 
 
 # Uploads are stored by content hash, so a path always means the same bytes and is a safe cache key.
-@st.cache_data(show_spinner="Reading the file…", max_entries=8)
+@memo("Reading the file…")
 def read_table(path: str):
     return tables.read_table(path)
 
 
-@st.cache_data(show_spinner="Checking the data…", max_entries=16)
+@memo("Checking the data…")
 def load_dataset(path: str, text_column: str, label_column: str) -> text_data.TextDataset:
     return text_data.load_text_dataset(path, text_column, label_column)
 
 
-@st.cache_data(show_spinner="Unpacking and checking the pictures…", max_entries=8)
+@memo("Unpacking and checking the pictures…")
 def load_pictures(path: str, labels_file: str | None) -> images.ImageDataset:
     return images.load_image_dataset(path, labels_file)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@memo()
 def describe_pictures(path: str, labels_file: str | None) -> dict:
     dataset = load_pictures(path, labels_file)
     return {
@@ -126,7 +128,7 @@ def choose_file() -> str | None:
     if uploaded is None:
         # Keep the file chosen earlier in this session (the uploader forgets it when the page changes).
         if st.session_state.data_path and st.session_state.data_path not in {str(p) for p in DEMOS.values()}:
-            st.caption(f"Using {st.session_state.data_name}. Upload another file to replace it.")
+            st.caption(f"Using {md(st.session_state.data_name)}. Upload another file to replace it.")
             return st.session_state.data_path
         return None
     return store_upload(uploaded)
@@ -154,7 +156,7 @@ def show_dataset(path: str) -> None:
         show_error(exc)
         return
     for warning in read_warnings:
-        st.warning(warning)
+        st.warning(md(warning))
 
     columns = [str(c) for c in df.columns]
     try:
@@ -163,7 +165,7 @@ def show_dataset(path: str) -> None:
         if len(columns) < 2:
             show_error(exc)
             return
-        st.info(f"{exc} Pick the columns below.")
+        st.info(f"{md(exc)} Pick the columns below.")
         guessed = (None, None)
 
     st.subheader("Columns")
@@ -180,7 +182,7 @@ def show_dataset(path: str) -> None:
         return
     for warning in dataset.warnings:
         if warning not in read_warnings:
-            st.warning(warning)
+            st.warning(md(warning))
 
     summary = text_data.describe(dataset)
     counts = summary["class_counts"]
@@ -224,7 +226,7 @@ def show_split(dataset, unit: str) -> dict[str, int] | None:
     )
     cols[3].metric("Test", f"{len(splits.test):,}", help="Held out until the end: the Results page scores on it.")
     for note in notes:
-        st.caption(note)
+        st.caption(md(note))
     return {"n_train": len(splits.train), "n_validation": len(splits.validation), "n_test": len(splits.test)}
 
 
@@ -256,7 +258,7 @@ def choose_labels_file(path: str) -> str | None:
             if stored is not None:
                 st.session_state.image_labels, st.session_state.image_labels_name = stored, uploaded.name
         if st.session_state.image_labels:
-            st.caption(f"The classes come from {st.session_state.image_labels_name}.")
+            st.caption(f"The classes come from {md(st.session_state.image_labels_name)}.")
             st.button("Use the class folders instead", key="w_drop_image_labels", on_click=forget_labels_file)
     return st.session_state.image_labels
 
@@ -271,7 +273,7 @@ def show_pictures_dataset(path: str) -> None:
         show_error(exc)
         return
     for warning in summary["warnings"]:
-        st.warning(warning)
+        st.warning(md(warning))
     if summary["skipped"]:
         with st.expander(f"Skipped pictures ({len(summary['skipped']):,})"):
             st.dataframe(pd.DataFrame(summary["skipped"]), hide_index=True, width="stretch")
@@ -287,7 +289,7 @@ def show_pictures_dataset(path: str) -> None:
     samples = summary["samples"]
     for label in list(samples)[:THUMBS_CLASSES]:
         paths = samples[label]
-        st.markdown(f"**{label}** · {counts.get(label, 0):,} pictures")
+        st.markdown(f"**{md(label)}** · {counts.get(label, 0):,} pictures")
         show_pictures(paths, [Path(p).name for p in paths])
     if len(samples) > THUMBS_CLASSES:
         st.caption(f"Thumbnails of the first {THUMBS_CLASSES} classes of {len(samples)}.")

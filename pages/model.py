@@ -14,9 +14,11 @@ from engine.core.presets import DEFAULT_PRESET, PRESETS, default_settings
 from engine.core.resolve import model_problem as engine_model_problem
 from engine.core.strategies import STRATEGIES, strategies_for
 from engine.core.tasks import TASKS, get_task
+from engine.core.words import markdown_text as md
 from engine.estimate import Estimate, estimate, recommend_strategy
 from engine.estimate.text import mean_tokens_from_chars
 from ui import format as fmt
+from ui import gate
 from ui.router import ensure_router
 from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, build_config, match_model_to_task
 from ui.widgets import init_state, show_error
@@ -41,7 +43,7 @@ def use_model(name: str) -> None:
 
 @st.cache_data(ttl=60, show_spinner="Looking for the model…")
 def model_problem(name: str) -> str | None:
-    return engine_model_problem(name)
+    return gate.model_problem_when_shared(name) or engine_model_problem(name)
 
 
 @st.cache_data(max_entries=32, show_spinner="Estimating…")
@@ -115,9 +117,9 @@ def choose_model(task: str) -> None:
         return
     problem = model_problem(name)
     if problem:
-        st.error(problem, icon=":material/error:")
+        st.error(md(problem), icon=":material/error:")
     else:
-        st.caption(f"Using {name}.")
+        st.caption(f"Using {md(name)}.")
 
 
 def choose_strategy(summary: dict | None, task: str) -> str:
@@ -284,7 +286,7 @@ def show_estimate(summary: dict | None, task: str) -> None:
         show_error(exc)
         return
     except TransferLabError as exc:  # the model's size is not known yet (not downloaded, or its probe failed)
-        st.info(f"No estimate for this model yet: {exc}", icon=":material/info:")
+        st.info(f"No estimate for this model yet: {md(exc)}", icon=":material/info:")
         st.page_link("pages/train.py", label="Next: start training", icon=":material/arrow_forward:")
         return
     cols = st.columns(3)

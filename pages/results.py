@@ -8,11 +8,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from engine.core.predictions import read_predictions as read_run_predictions
 from engine.core.rundir import RunDir
 from engine.core.tasks import get_task
+from engine.core.words import markdown_text as md
 from ui import charts
 from ui.downloads import zip_folder
 from ui.gallery import show_pictures
+from ui.memo import memo
 from ui.router import ensure_router
 from ui.widgets import completed_runs, metric_cards, run_picker
 
@@ -23,11 +26,9 @@ GALLERY_SIDE = 160
 ensure_router()
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@memo()
 def read_predictions(path: str, mtime: float) -> pd.DataFrame:
-    return pd.read_csv(
-        path, dtype={"text": str, "file": str, "true_label": str, "predicted_label": str}, keep_default_na=False
-    )
+    return read_run_predictions(path)
 
 
 def mistakes_gallery(wrong: pd.DataFrame) -> None:
@@ -53,12 +54,12 @@ def show_run(run: RunDir) -> None:
     sizes = " / ".join(f"{metrics[k]:,} {k.split('_')[0]}" for k in ("train_examples", "test_examples") if k in metrics)
     size = f" · {metrics['image_size']}×{metrics['image_size']} pixels" if metrics.get("image_size") else ""
     st.caption(
-        f"{config.get('model')} · {config.get('strategy')} · data {Path(str(config.get('data', ''))).name} · "
-        f"{sizes} {unit}{size} · {metrics.get('device', '')}"
+        f"{md(config.get('model'))} · {md(config.get('strategy'))} · data {md(Path(str(config.get('data', ''))).name)} · "
+        f"{sizes} {unit}{size} · {md(metrics.get('device', ''))}"
     )
     metric_cards(metrics)
     for warning in metrics.get("data_warnings") or []:
-        st.caption(f"Data note: {warning}")
+        st.caption(f"Data note: {md(warning)}")
     notes = metrics.get("notes") or []
     if notes:
         with st.expander("How this model was trained and chosen", expanded=metrics.get("validation_examples") == 0):

@@ -1,13 +1,14 @@
-"""Runs: every run in the workspace; compare two or more; delete one (after a confirmation)."""
+"""Runs: every run in the workspace; compare two or more; delete one (after a confirmation); clean up."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from engine.core import jobs, workspace
+from engine.core import housekeeping, jobs, workspace
 from engine.core.errors import TransferLabError
 from engine.core.rundir import RunDir
+from engine.core.words import markdown_text as md
 from ui import charts
 from ui import format as fmt
 from ui.router import ensure_router
@@ -129,7 +130,7 @@ def delete(runs: list[dict]) -> None:
     pending = st.session_state.confirm_delete
     if pending and pending in by_path:
         st.warning(
-            f"Delete the run '{by_path[pending]['run']}' with its model and results? This cannot be undone.",
+            f"Delete the run '{md(by_path[pending]['run'])}' with its model and results? This cannot be undone.",
             icon=":material/warning:",
         )
         yes, no = st.columns([1, 6])
@@ -137,17 +138,55 @@ def delete(runs: list[dict]) -> None:
         no.button("Keep it", on_click=keep, key="confirm_delete_no")
 
 
+def do_clean(keys: list[str]) -> None:
+    freed = housekeeping.clean(set(keys))
+    st.session_state.deleted_message = ("success", f"Cleaned up: {fmt.size(freed)} freed.")
+
+
+def clean_up() -> None:
+    st.subheader("Clean up")
+    parts = housekeeping.usage()
+    st.caption(
+        f"The workspace ({md(workspace.home())}) holds {fmt.size(housekeeping.runs_usage())} of runs; delete runs "
+        "above. These parts can go without losing a result:"
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "part": [p.title for p in parts],
+                "size": [fmt.size(p.bytes) for p in parts],
+                "items": [p.items for p in parts],
+                "removing it means": [p.note for p in parts],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    chosen = [p.key for p in parts if p.items and st.checkbox(p.title, key=f"w_clean_{p.key}")]
+    st.button(
+        "Clean up the chosen parts",
+        icon=":material/cleaning_services:",
+        disabled=not chosen,
+        on_click=do_clean,
+        args=(chosen,),
+        key="clean_up",
+    )
+
+
 st.title("Runs")
 message = st.session_state.deleted_message
 if message:
     kind, text = message
-    (st.error if kind == "error" else st.success)(text)
+    (st.error if kind == "error" else st.success)(md(text))
     st.session_state.deleted_message = None
 runs = jobs.runs_with_status()
 if not runs:
-    st.info(f"No runs yet in {workspace.runs_dir()}. Start one on the Train page.", icon=":material/hourglass_empty:")
+    st.info(
+        f"No runs yet in {md(workspace.runs_dir())}. Start one on the Train page.", icon=":material/hourglass_empty:"
+    )
     st.page_link("pages/train.py", label="Go to Train", icon=":material/arrow_forward:")
 else:
     runs_table(runs)
     compare(runs)
     delete(runs)
+clean_up()

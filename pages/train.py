@@ -15,7 +15,8 @@ from engine.core.hardware import max_concurrent_runs
 from engine.core.rundir import FINISHED, RunDir
 from engine.core.strategies import STRATEGIES
 from engine.core.tasks import get_task
-from ui import charts, live
+from engine.core.words import markdown_text as md
+from ui import charts, gate, live
 from ui import format as fmt
 from ui.router import ensure_router
 from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, TRAIN_DEFAULTS, build_config, current_settings
@@ -50,6 +51,10 @@ def followed_run() -> RunDir | None:
 
 
 def start() -> None:
+    refused = gate.model_problem_when_shared(str(st.session_state.model))
+    if refused:
+        st.session_state.start_error = refused
+        return
     try:
         config = build_config(st.session_state)
         run = jobs.start_run(config)
@@ -112,7 +117,7 @@ def new_run_section() -> None:
         st.caption("Another run is using the device: a new run waits in the queue and starts when it finishes.")
     st.button("Start training", type="primary", icon=":material/play_arrow:", on_click=start, key="start_training")
     if state.get("start_error"):
-        st.error(state.start_error, icon=":material/error:")
+        st.error(md(state.start_error), icon=":material/error:")
     st.page_link("pages/model.py", label="Change the model, strategy or settings", icon=":material/tune:")
 
 
@@ -161,25 +166,25 @@ def run_view(path: str, shown_state: str) -> None:
         st.rerun()  # started or ended: redraw the page so polling starts or stops
     events = event_tail(run)
 
-    st.markdown(f"#### {run.name}")
+    st.markdown(f"#### {md(run.name)}")
     message = str(status.get("message", ""))
     icon = STATE_ICONS.get(state)
     if state == "failed":
-        st.error(f"Training failed. {message}", icon=icon)
+        st.error(f"Training failed. {md(message)}", icon=icon)
         st.caption(
             "What to try: the message above says what went wrong. Resume the run to continue from its last "
             "checkpoint, or change the settings on the Model & strategy page and start a new run."
         )
     elif state == "cancelled":
-        st.warning(f"Cancelled. {message}", icon=icon)
+        st.warning(f"Cancelled. {md(message)}", icon=icon)
     elif state == "completed":
-        st.success(message or "Training completed.", icon=icon)
+        st.success(md(message) or "Training completed.", icon=icon)
         st.page_link("pages/results.py", label="See the results", icon=":material/analytics:")
     else:
-        st.info(f"{state.capitalize()}: {message}", icon=icon)
+        st.info(f"{md(state.capitalize())}: {md(message)}", icon=icon)
 
     fraction, words = live.progress(status)
-    st.progress(fraction, text=words)
+    st.progress(fraction, text=md(words))
 
     train_df, eval_df = charts.events_frames(events)
     started = status.get("started_at")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from engine.core.csvsafe import table_csv_bytes
 from engine.core.errors import TransferLabError
 from engine.core.formats import archive_upload_types, image_upload_types, table_upload_types
 from engine.core.predictor import PredictorProcess
 from engine.core.rundir import RunDir
+from engine.core.words import markdown_text as md
 from engine.data.uploads import save_upload
 from ui import charts
 from ui.gallery import show_pictures
@@ -75,7 +77,7 @@ def whole_file(run_path: str, predictor: PredictorProcess) -> None:
     stem = name.rsplit(".", 1)[0]
     st.download_button(
         "Download with predictions (CSV)",
-        data=table.to_csv(index=False).encode("utf-8"),
+        data=table_csv_bytes(table),
         file_name=f"{stem}-predictions.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -85,7 +87,7 @@ def whole_file(run_path: str, predictor: PredictorProcess) -> None:
 
 def prediction_view(prediction: dict, key: str) -> None:
     left, right = st.columns([1, 2])
-    left.metric("Predicted label", str(prediction["label"]))
+    left.metric("Predicted label", md(prediction["label"]))  # a metric's value is Markdown
     left.metric("Confidence", f"{prediction['confidence']:.1%}")
     right.plotly_chart(charts.probability_bars(prediction["probabilities"]), width="stretch", key=key)
 
@@ -142,7 +144,7 @@ def whole_zip(run_path: str, predictor: PredictorProcess) -> None:
     )
     st.download_button(
         "Download the predictions (CSV)",
-        data=table.to_csv(index=False).encode("utf-8"),
+        data=table_csv_bytes(table),
         file_name=f"{name.rsplit('.', 1)[0]}-predictions.csv",
         mime="text/csv",
         icon=":material/download:",

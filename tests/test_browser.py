@@ -244,3 +244,65 @@ def test_pictures_upload_train_and_gallery_in_a_browser(server, tiny_resnet, tmp
         shot("14-pictures-results")
     run = next((home / "runs").iterdir())
     assert '"image_size": 128' in (run / "config.json").read_text()
+
+
+# Labels and texts a hostile (or careless) file can hold: a Markdown image pointing elsewhere, HTML, a
+# javascript: link, a Streamlit directive, a formula. Shown anywhere, they must stay inert text.
+HOSTILE_LABELS = {
+    "billing": "![pixel](http://evil.example/pixel.png)",
+    "shipping": '<a href="http://evil.example/">click</a>',
+    "tech": "[javascript:alert(1)](javascript:alert(1))",
+}
+
+
+def test_hostile_labels_fetch_nothing_and_link_nowhere_in_a_browser(server, tiny_bert, tmp_path):
+    """The bug: a label like ![x](http://host/pixel.png) made the Results model card and the Data page's
+    imbalance warning fetch that URL, and labels with <a href> became links on chart axes."""
+    from conftest import make_rows, write_csv
+    from playwright.sync_api import expect
+
+    from engine.core.config import TrainConfig
+    from engine.core.jobs import prepare_run
+    from engine.training.trainer import train
+
+    url, home = server
+    rows = [(text, HOSTILE_LABELS[label]) for text, label in make_rows(30, seed=7)]
+    rows = [r for r in rows if r[1] != HOSTILE_LABELS["tech"]] + [r for r in rows if r[1] == HOSTILE_LABELS["tech"]][:6]
+    data = write_csv(tmp_path / "hostile.csv", [(f'=HYPERLINK("http://evil.example") {t}', y) for t, y in rows])
+    config = TrainConfig(data=str(data), model=str(tiny_bert), strategy="frozen", max_length=32)
+    train(config, prepare_run(config, home / "runs" / "hostile-labels"))
+
+    with chromium(tmp_path) as b:
+        page, shot, go = b.page, b.shot, b.go
+        outside: list[str] = []
+        step = ["start"]
+        page.on(
+            "request",
+            lambda request: outside.append(f"{step[0]}: {request.url}") if not request.url.startswith(url) else None,
+        )
+        page.goto(url)
+        page.locator('input[type="file"]').set_input_files(str(data))
+        expect(page.get_by_text(re.compile("imbalanced"))).to_be_visible()
+        shot("hostile-01-data")
+        step[0] = "results"
+        go("Results")
+        expect(page.get_by_text("Confusion matrix (test split)")).to_be_visible()
+        page.get_by_text("Model card", exact=True).click()
+        expect(page.get_by_text("Test results", exact=False).first).to_be_visible()
+        shot("hostile-02-results")
+        step[0] = "try it"
+        go("Try it")
+        page.get_by_role("textbox", name="Text").fill("my card payment was charged twice")
+        page.get_by_role("button", name="Predict").click()
+        expect(page.get_by_text("Probability per class")).to_be_visible()
+        shot("hostile-03-try-it")
+        step[0] = "runs"
+        go("Runs")
+        shot("hostile-04-runs")
+        page.wait_for_timeout(1000)
+
+        assert outside == [], outside  # nothing fetched from anywhere but the app
+        links = page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)")
+        assert not [h for h in links if "evil" in h or h.startswith("javascript")], links
+        images = page.evaluate("() => [...document.querySelectorAll('img')].map(i => i.src)")
+        assert not [s for s in images if "evil" in s], images

@@ -282,7 +282,7 @@ def _cli(args, env_extra=None, **kw):
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, workspace, tiny_bert, topic_csv):
     out = tmp_path / "run"
     args = train_args(topic_csv, tiny_bert, out, epochs=3)
-    killed = _cli(args, {"TRANSFERLAB_KILL_AFTER_CHECKPOINT": "1", "TRANSFERLAB_CHECKPOINT_SECONDS": "0"})
+    killed = _cli(args, {"TRANSFERLAB_KILL_AT": "checkpoint", "TRANSFERLAB_CHECKPOINT_SECONDS": "0"})
     assert killed.returncode == -9, killed.stderr[-2000:]
     run = RunDir(out)
     assert run.status()["state"] == "running"  # what a crash leaves behind

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.core.config import TrainConfig
 from engine.core.rundir import FINISHED, RunDir, write_json_atomic
+from engine.core.words import markdown_text as md
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["pages/data.py", "pages/model.py", "pages/train.py", "pages/results.py", "pages/try_it.py", "pages/runs.py"]
@@ -158,7 +159,7 @@ def test_imbalanced_classes_are_warned_about(workspace, tmp_path):
     rows = make_rows(40, classes=("billing",)) + make_rows(8, seed=1, classes=("tech",))
     data = write_csv(tmp_path / "skewed.csv", rows).read_bytes()
     at = upload(open_app(), "skewed.csv", data)
-    assert any("imbalanced" in w and "'tech'" in w for w in texts(at.warning))
+    assert any("imbalanced" in w and md("'tech'") in w for w in texts(at.warning))  # escaped: shown as typed
 
 
 # --- model page -----------------------------------------------------------------------------------
@@ -247,13 +248,13 @@ def test_train_through_the_ui_then_results_try_it_and_runs(workspace, tiny_bert,
         64,
     )
     assert config["learning_rate"] == 5e-3 and config["data"].startswith(str(workspace / "uploads"))
-    assert any(run.name in m for m in texts(at.markdown))
+    assert any(md(run.name) in m for m in texts(at.markdown))
     assert run.status()["state"] in ("queued", "running")
 
     # The browser tab is closed and opened again mid-run: a new session finds the run on disk.
     fresh = open_app("pages/train.py")
-    assert any(run.name in m for m in texts(fresh.markdown))
-    assert any(run.name in m for m in texts(fresh.sidebar.markdown))  # the sidebar shows the active run
+    assert any(md(run.name) in m for m in texts(fresh.markdown))
+    assert any(md(run.name) in m for m in texts(fresh.sidebar.markdown))  # the sidebar shows the active run
 
     status = wait_until_finished(run)
     assert status["state"] == "completed", status
@@ -386,7 +387,7 @@ def test_runs_compare_and_delete_with_confirmation(workspace):
     at.button(key="delete_run").click().run()
     at.button(key="confirm_delete_yes").click().run()
     assert not (workspace / "runs" / "run-a").exists()
-    assert any("Deleted the run 'run-a'" in s for s in texts(at.success))
+    assert any(md("Deleted the run 'run-a'") in s for s in texts(at.success))
     assert list(at.dataframe[0].value["run"]) == ["run-c", "run-b"]
 
 

@@ -14,6 +14,7 @@ from conftest import SHAPES, draw_shape
 from test_pages import ROOT, open_app, texts, upload, wait_until_finished
 
 from engine.core.rundir import RunDir
+from engine.core.words import markdown_text as md
 
 
 def png(shape: str, seed: int) -> bytes:
@@ -43,7 +44,7 @@ def test_fashion_demo_shows_thumbnails_class_counts_and_split(workspace):
     assert metrics == {"Pictures": "1,000", "Training": "700", "Validation": "100", "Test": "200"}
     captions = image_captions(at)
     assert len(captions) == 10 and all(len(c) == 6 and c[0].endswith(".png") for c in captions)
-    assert any(m.startswith("**ankle-boot** · 100 pictures") for m in texts(at.markdown))
+    assert any(m.startswith(f"**{md('ankle-boot')}** · 100 pictures") for m in texts(at.markdown))
     [chart] = at.get("plotly_chart")
     assert "Pictures per class" in chart.proto.spec and "trouser" in chart.proto.spec
     assert any("Ready: 1,000 pictures in 10 classes" in s for s in texts(at.success))

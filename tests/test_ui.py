@@ -102,8 +102,8 @@ def test_event_tail_reads_only_complete_new_lines(tmp_path):
     path.write_text(json.dumps(EVENTS[1]) + "\n" + '{"type": "train", "st')  # second line half written
     assert tail.update() == [EVENTS[1]]
     with path.open("a") as f:
-        f.write('ep": 4}\n')
-    assert tail.update()[-1] == {"type": "train", "step": 4}
+        f.write('ep": 4, "loss": 0.5}\n{"type": "train", "step": 5}\n["not", "an", "event"]\n')
+    assert tail.update()[-1] == {"type": "train", "step": 4, "loss": 0.5}  # damaged lines are skipped
     offset = tail.offset
     assert tail.update() and tail.offset == offset  # nothing new: nothing re-read
     path.write_text(json.dumps(EVENTS[0]) + "\n")  # truncated (a resume drops later steps)

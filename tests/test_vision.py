@@ -286,7 +286,7 @@ def test_a_killed_image_run_resumes_from_its_checkpoint(tmp_path, workspace, sha
             timeout=300,
         )
 
-    killed = cli(args, TRANSFERLAB_KILL_AFTER_CHECKPOINT="1", TRANSFERLAB_CHECKPOINT_SECONDS="0")
+    killed = cli(args, TRANSFERLAB_KILL_AT="checkpoint", TRANSFERLAB_CHECKPOINT_SECONDS="0")
     assert killed.returncode == -9, killed.stderr[-2000:]
     run = RunDir(out)
     assert run.last_checkpoint() is not None and not run.metrics_path.exists()

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,12 @@ _ORANGE = "#ff7f0e"
 
 # Validation metrics worth plotting, in the order a reader looks for them.
 EVAL_METRICS = {"eval_accuracy": "accuracy", "eval_macro_f1": "macro-F1"}
+
+
+def plot_text(value: Any) -> str:
+    """A user's string (a class or run name) as plotly shows it: plotly renders a few HTML tags in labels
+    and hover text (<a href> becomes a link), so they are escaped and shown as typed."""
+    return html.escape(str(value), quote=False)
 
 
 def _layout(fig: go.Figure, title: str, height: int = 320, **kw: Any) -> go.Figure:
@@ -34,7 +41,7 @@ def _waiting(fig: go.Figure, what: str) -> go.Figure:
 
 def class_counts_bar(counts: Mapping[str, int], title: str = "Examples per class") -> go.Figure:
     """A bar per class; the smallest class is highlighted so an imbalance is easy to see."""
-    labels = [str(k) for k in counts]
+    labels = [plot_text(k) for k in counts]
     values = [int(v) for v in counts.values()]
     smallest = min(values) if values else 0
     colors = [_ORANGE if v == smallest and len(set(values)) > 1 else _BLUE for v in values]
@@ -94,7 +101,7 @@ def metric_curve(events: Sequence[Mapping[str, Any]]) -> go.Figure:
 
 def confusion_matrix_heatmap(labels: Sequence[str], matrix: Sequence[Sequence[int]]) -> go.Figure:
     """Rows are the true class, columns the predicted one; each cell shows its count."""
-    labels = [str(x) for x in labels]
+    labels = [plot_text(x) for x in labels]
     z = [[int(v) for v in row] for row in matrix]
     fig = go.Figure(
         go.Heatmap(
@@ -115,7 +122,7 @@ def confusion_matrix_heatmap(labels: Sequence[str], matrix: Sequence[Sequence[in
 
 def per_class_bars(per_class: Mapping[str, Mapping[str, float]]) -> go.Figure:
     """Grouped precision / recall / F1 bars, one group per class."""
-    labels = [str(k) for k in per_class]
+    labels = [plot_text(k) for k in per_class]
     fig = go.Figure()
     for score in ("precision", "recall", "f1"):
         fig.add_trace(
@@ -133,7 +140,7 @@ def validation_overlay(curves: Mapping[str, Sequence[Mapping[str, Any]]], metric
         _, eval_df = events_frames(events)
         if eval_df.empty or metric not in eval_df:
             continue
-        fig.add_trace(go.Scatter(x=eval_df["epoch"], y=eval_df[metric], mode="lines+markers", name=str(name)))
+        fig.add_trace(go.Scatter(x=eval_df["epoch"], y=eval_df[metric], mode="lines+markers", name=plot_text(name)))
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title=f"validation {EVAL_METRICS.get(metric, metric)}", range=[0, 1.02])
     return _layout(fig, "Validation curves", legend={"orientation": "h", "y": -0.25})
@@ -156,7 +163,7 @@ def runs_scatter(runs: pd.DataFrame) -> go.Figure:
                 x=df["train_seconds"],
                 y=df["accuracy"],
                 mode="markers+text",
-                text=df["run"],
+                text=[plot_text(r) for r in df["run"]],
                 textposition="top center",
                 marker={"size": sizes, "sizemode": "diameter", "opacity": 0.7},
                 customdata=params,
@@ -172,7 +179,7 @@ def runs_scatter(runs: pd.DataFrame) -> go.Figure:
 def probability_bars(probabilities: Mapping[str, float]) -> go.Figure:
     """Horizontal bar per class, most likely on top."""
     items = sorted(probabilities.items(), key=lambda kv: kv[1])
-    labels = [str(k) for k, _ in items]
+    labels = [plot_text(k) for k, _ in items]
     values = [float(v) for _, v in items]
     colors = [_BLUE] * len(values)
     if colors:

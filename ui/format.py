@@ -19,9 +19,11 @@ __all__ = ["params", "seconds", "share", "size", "when"]
 
 
 def when(timestamp: float | None) -> str:
-    if not timestamp:
+    """A local date and time; empty for a missing or impossible time (a damaged status.json)."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp)) if timestamp else ""
+    except (TypeError, ValueError, OverflowError, OSError):
         return ""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
 
 
 def share(value: float | None) -> str:

@@ -16,6 +16,7 @@ from PIL import Image
 
 from engine.core.errors import TransferLabError
 from engine.data.images import open_image
+from ui.memo import memo
 
 THUMB_SIDE = 112
 
@@ -42,7 +43,7 @@ def thumbnail(path: str | Path, side: int = THUMB_SIDE) -> bytes | None:
 
 
 # Paths are content-addressed uploads or cache folders, so a path always means the same picture.
-@st.cache_data(max_entries=512, show_spinner=False)
+@memo()
 def _cached_thumbnail(path: str, side: int, mtime: float) -> bytes | None:
     return thumbnail(path, side)
 

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.core.rundir import usable_event
+
 
 class EventTail:
     """Incremental reader of an append-only JSON-lines file.
@@ -43,9 +45,11 @@ class EventTail:
         self.offset += len(complete)
         for line in complete.splitlines():
             try:
-                self.events.append(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                event = json.loads(line)
+            except ValueError:  # invalid JSON or not UTF-8: a damaged line
                 continue
+            if usable_event(event):
+                self.events.append(event)
         return self.events
 
 
@@ -71,6 +75,14 @@ def progress(status: dict[str, Any]) -> tuple[float, str]:
     >>> progress({"state": "running", "progress": {"step": 5, "max_steps": 20, "eta_seconds": 30}})
     (0.25, 'step 5 of 20, about 30 s left')
     """
+
+    try:
+        return _progress(status)
+    except (TypeError, ValueError, AttributeError):  # a damaged progress block
+        return 0.0, str(status.get("state") or "")
+
+
+def _progress(status: dict[str, Any]) -> tuple[float, str]:
     from ui import format as fmt
 
     state = status.get("state")

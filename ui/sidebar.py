@@ -6,6 +6,7 @@ import streamlit as st
 
 from engine.core import jobs
 from engine.core.hardware import describe_hardware
+from engine.core.words import markdown_text as md
 from ui import live
 
 # Poll quickly while a run is going, slowly otherwise (to notice a run started elsewhere).
@@ -31,11 +32,11 @@ def _active_runs_view(was_active: bool) -> None:
     for run in active:
         status = run.status()
         fraction, words = live.progress(status)
-        st.markdown(f"**{status.get('state', '').capitalize()}**: `{run.name}`")
-        st.progress(fraction, text=words)
+        st.markdown(f"**{md(str(status.get('state', '')).capitalize())}**: {md(run.name)}")
+        st.progress(fraction, text=md(words))
         message = str(status.get("message", ""))
         if status.get("state") == "queued" and message != words:
-            st.caption(message)  # e.g. which run it waits for
+            st.caption(md(message))  # e.g. which run it waits for
     st.page_link("pages/train.py", label="Watch it on the Train page", icon=":material/monitoring:")
 
 

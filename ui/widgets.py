@@ -9,6 +9,7 @@ import streamlit as st
 
 from engine.core import workspace
 from engine.core.rundir import list_runs
+from engine.core.words import markdown_text as md
 from ui import format as fmt
 
 # The run a user last picked on Results or Try it, shared between those pages for the session.
@@ -23,7 +24,7 @@ def init_state(defaults: Mapping[str, Any]) -> None:
 
 def show_error(exc: BaseException) -> None:
     """A TransferLabError's message, written for people; never a traceback."""
-    st.error(str(exc), icon=":material/error:")
+    st.error(md(exc), icon=":material/error:")
 
 
 def completed_runs() -> list[dict[str, Any]]:

@@ -44,6 +44,10 @@ MIN_IMAGES_PER_CLASS = 5
 # Limits against archives built to fill the disk or the memory ("decompression bombs").
 MAX_TOTAL_UNCOMPRESSED = 2 * 1024**3  # bytes of images unpacked from one ZIP
 MAX_MEMBERS = 200_000  # entries in a ZIP, or files in a folder
+# A ZIP whose pictures would unpack to more than this ratio of their packed size (and more than
+# MAX_BOMB_FREE_BYTES in all) is a ZIP bomb: PNG and JPEG files hardly compress further.
+MAX_COMPRESSION_RATIO = 100
+MAX_BOMB_FREE_BYTES = 50 * 1024**2
 MAX_PIXELS = 40_000_000  # width x height of one image, read from its header before decoding
 MAX_SKIPPED_FRACTION = 0.10  # more damaged images than this is an error, not a warning
 

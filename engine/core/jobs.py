@@ -33,13 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.core.config import TrainConfig
-from engine.core.errors import ConfigError, TrainingError
+from engine.core.errors import ConfigError, StorageError, TrainingError, storage_problem
 from engine.core.locks import RUN_LOCK, pid_alive, run_lock_held, try_lock
-from engine.core.rundir import ACTIVE, FINISHED, RunDir, list_runs, read_json, write_json_atomic
+from engine.core.rundir import ACTIVE, FINISHED, RunDir, completed_message, list_runs, read_json, write_json_atomic
+from engine.core.words import format_bytes, listed
 from engine.core.workspace import PROJECT_ROOT, runs_dir
 
 LOST_MESSAGE = "The training process stopped unexpectedly. Resume the run to continue from its last checkpoint."
 WORKER_LOG = "worker.log"
+LOW_DISK_BYTES = 64 * 1024**2  # below this much free space, a died worker is blamed on the disk
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -69,8 +71,13 @@ def new_run_name(config: TrainConfig, root: Path | None = None) -> str:
     return name
 
 
+MAX_RUN_NAME = 100  # characters: a folder name must stay well under the file system's 255 bytes
+
+
 def _check_name(name: str) -> str:
     name = str(name).strip()
+    if len(name) > MAX_RUN_NAME:
+        raise ConfigError(f"A run name can have at most {MAX_RUN_NAME} characters (this one has {len(name)}).")
     if not name or name in (".", "..") or not re.fullmatch(r"[\w.\-]+", name) or name.startswith("."):
         raise ConfigError(
             f"'{name}' cannot be used as a run name: use letters, digits, '-', '_' and '.', "
@@ -115,9 +122,28 @@ def refresh_status(run: RunDir) -> dict[str, Any]:
         # Re-read: the worker may have finished between the two reads.
         latest = run.status()
         if latest.get("state") in ACTIVE and latest.get("updated_at") == status.get("updated_at"):
-            run.set_status("failed", LOST_MESSAGE)
+            metrics = run.metrics()
+            if metrics is not None and run.model_dir.is_dir():  # killed after its last result, during cleanup
+                state, message = "completed", completed_message(metrics)
+            else:
+                state, message = "failed", LOST_MESSAGE + _disk_hint(run)
+            try:
+                run.set_status(state, message)
+            except OSError:  # a full or read-only disk: say it on the page all the same
+                return {**latest, "state": state, "message": message}
         return run.status()
     return status
+
+
+def _disk_hint(run: RunDir) -> str:
+    """A sentence when the run's disk is (nearly) full: the likely reason a worker died silently."""
+    try:
+        free = shutil.disk_usage(run.path).free
+    except OSError:
+        return ""
+    if free >= LOW_DISK_BYTES:
+        return ""
+    return f" The disk holding the run has only {format_bytes(free)} free, which is the likely reason: free some space, then resume the run."
 
 
 def _runs(root: Path | None) -> list[RunDir]:
@@ -154,9 +180,21 @@ def prepare_run(config: TrainConfig, out: str | Path) -> RunDir:
         raise ConfigError(
             f"{run.path} already holds a run. Use --resume {run.path} to continue it, or choose another --out."
         )
-    run.path.mkdir(parents=True, exist_ok=True)
-    config.save(run.config_path)
-    run.set_status("queued", "Waiting to start")
+    if run.path.exists() and not run.path.is_dir():
+        raise ConfigError(f"{run.path} is a file, not a folder: choose another --out for the run.")
+    theirs = sorted(p.name for p in run.path.iterdir() if p.name != RUN_LOCK) if run.path.is_dir() else []
+    if theirs:
+        raise ConfigError(
+            f"{run.path} is not empty (it holds {listed(theirs)}). A run is written into a new or empty folder, so "
+            "that TransferLab never deletes or overwrites files it did not make: choose another --out."
+        )
+    try:
+        run.path.mkdir(parents=True, exist_ok=True)
+        config.save(run.config_path)
+        run.set_status("queued", "Waiting to start")
+    except OSError as exc:
+        problem = storage_problem(exc, run.path, then="start again")
+        raise StorageError(problem or f"Could not create the run folder {run.path}: {exc}.") from exc
     return run
 
 

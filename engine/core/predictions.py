@@ -1,5 +1,8 @@
 """Prediction columns, and predictions.csv: one writer for the test split, ``engine.predict`` and Try it.
 
+predictions.csv is for people too: cells that a spreadsheet would run as a formula are escaped
+(:mod:`engine.core.csvsafe`); :func:`read_predictions` reads it back unescaped.
+
 Every table of predictions has the example's own columns first (a text, or a picture's ``file``),
 then ``predicted_label`` and ``confidence``; predictions.csv adds ``true_label`` and ``correct``
 after the label columns, files to predict on add one ``prob_<label>`` column per class.
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from engine.core.csvsafe import neutralise, restore_table
 
 
 def prediction_columns(
@@ -49,17 +54,29 @@ def write_test_predictions(
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow([*examples, "true_label", "predicted_label", "confidence", "correct", *extra])
+        writer.writerow(
+            [neutralise(c) for c in (*examples, "true_label", "predicted_label", "confidence", "correct", *extra)]
+        )
         for i, (y, row) in enumerate(zip(labels, probs, strict=True)):
             p = int(row.argmax())
-            writer.writerow(
-                [
-                    *(col[i] for col in examples.values()),
-                    label_names[y],
-                    label_names[p],
-                    f"{row[p]:.6f}",
-                    y == p,
-                    *(col[i] for col in extra.values()),
-                ]
-            )
+            cells = [
+                *(col[i] for col in examples.values()),
+                label_names[y],
+                label_names[p],
+                f"{row[p]:.6f}",
+                y == p,
+                *(col[i] for col in extra.values()),
+            ]
+            writer.writerow([neutralise(c) for c in cells])
     os.replace(tmp, path)
+
+
+def read_predictions(path: str | Path) -> Any:
+    """A run's predictions.csv as a DataFrame, with the values as they were (undoing the spreadsheet
+    escape of :mod:`engine.core.csvsafe`)."""
+    import pandas as pd
+
+    table = pd.read_csv(
+        path, dtype={"text": str, "file": str, "true_label": str, "predicted_label": str}, keep_default_na=False
+    )
+    return restore_table(table)

@@ -6,6 +6,7 @@ Only the one-time GGUF conversion of SmolLM2 (``engine.tasks.text.gguf``) loads 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -14,7 +15,10 @@ from pathlib import Path
 
 from engine.core import catalog
 from engine.core.errors import ModelNotAvailableError
+from engine.core.words import listed
 from engine.core.workspace import cache_dir
+
+PICKLE_EXTENSIONS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")  # weights that unpickle (can run code)
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -74,6 +78,20 @@ def resolve_model(name: str) -> ResolvedModel:
             raise not_available(name, "that path is not a folder.")
         if not (path / "config.json").exists():
             raise not_available(name, f"the folder {path} has no config.json, so it is not a saved model.")
+        try:
+            config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            config = None
+        if not isinstance(config, dict):
+            raise not_available(name, f"the config.json in {path} is not a valid JSON settings file.")
+        if not any(path.glob("*.safetensors")):
+            pickles = sorted(p.name for ext in PICKLE_EXTENSIONS for p in path.glob(f"*{ext}"))
+            found = f" (only {listed(pickles)}: pickle files, which can run code when opened)" if pickles else ""
+            raise not_available(
+                name,
+                f"the folder {path} has no safetensors weights{found}. TransferLab only loads safetensors files; "
+                "save the model with save_pretrained(..., safe_serialization=True) or pick another one.",
+            )
         return ResolvedModel(name, str(path.resolve()), "local")
 
     if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 STATES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 FINISHED = ("completed", "failed", "cancelled")
+DAMAGED = "damaged"  # listed runs only: a config, status or metrics file that cannot be read
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -44,10 +46,44 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any | None:
+    """The file's JSON, or None when it is missing or cannot be read (readers never crash)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (OSError, ValueError):  # ValueError: invalid JSON or not UTF-8
         return None
+
+
+def usable_event(event: Any) -> bool:
+    """Whether a line of events.jsonl has the shape readers rely on (a damaged line is skipped)."""
+    if not isinstance(event, dict):
+        return False
+    step = event.get("step")
+    if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
+        return False
+    return event.get("type") != "train" or _number(event.get("loss")) is not None
+
+
+def read_object(path: Path) -> dict[str, Any] | None:
+    """The file's JSON object, or None when it is missing, unreadable or not an object."""
+    data = read_json(path)
+    return data if isinstance(data, dict) else None
+
+
+def json_problem(path: Path) -> str | None:
+    """Why an existing JSON file of a run cannot be used, in words; None when it is fine or absent."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        return f"{path.name} is not UTF-8 text"
+    except ValueError:
+        return f"{path.name} is not valid JSON (cut short or damaged)"
+    except OSError as exc:
+        return f"{path.name} cannot be read ({exc.strerror or exc})"
+    if not isinstance(data, dict):
+        return f"{path.name} holds {type(data).__name__} instead of the expected settings"
+    return None
 
 
 class RunDir:
@@ -93,12 +129,16 @@ class RunDir:
 
     # --- status ------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        return read_json(self.status_path) or {"state": "unknown", "message": "No status.json in this folder."}
+        status = read_object(self.status_path)
+        if status is None or status.get("state") not in STATES:
+            reason = json_problem(self.status_path) or "No status.json in this folder."
+            return {**(status or {}), "state": "unknown", "message": reason}
+        return status
 
     def set_status(self, state: str, message: str = "", **extra: Any) -> None:
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}")
-        current = read_json(self.status_path) or {}
+        current = read_object(self.status_path) or {}
         now = time.time()
         current.update(extra)
         current.update({"state": state, "message": message, "updated_at": now, "pid": os.getpid()})
@@ -110,8 +150,9 @@ class RunDir:
         write_json_atomic(self.status_path, current)
 
     def update_progress(self, **progress: Any) -> None:
-        current = read_json(self.status_path) or {}
-        current["progress"] = {**current.get("progress", {}), **progress}
+        current = read_object(self.status_path) or {}
+        progress_before = current.get("progress")
+        current["progress"] = {**(progress_before if isinstance(progress_before, dict) else {}), **progress}
         current["updated_at"] = time.time()
         write_json_atomic(self.status_path, current)
 
@@ -132,19 +173,30 @@ class RunDir:
         if not self.events_path.exists():
             return []
         out = []
-        for line in self.events_path.read_text(encoding="utf-8").splitlines():
+        try:
+            text = self.events_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        for line in text.splitlines():
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line being written right now
+                event = json.loads(line)
+            except ValueError:
+                continue  # a line being written right now, or a damaged one
+            if usable_event(event):
+                out.append(event)
         return out
 
     # --- results -----------------------------------------------------------------------
     def config(self) -> dict[str, Any] | None:
-        return read_json(self.config_path)
+        return read_object(self.config_path)
 
     def metrics(self) -> dict[str, Any] | None:
-        return read_json(self.metrics_path)
+        return read_object(self.metrics_path)
+
+    def problems(self) -> list[str]:
+        """What is damaged in this run's files, in words (empty for a healthy run)."""
+        problems = [json_problem(p) for p in (self.config_path, self.status_path, self.metrics_path)]
+        return [p for p in problems if p]
 
     def request_cancel(self) -> None:
         self.cancel_path.touch()
@@ -163,16 +215,52 @@ class RunDir:
             )
         return self.model_dir
 
+    def remove_leftovers(self) -> list[str]:
+        """Remove what a killed worker left half-written: the model's temporary folders and incomplete
+        checkpoints. Call it only while holding the run lock. Returns the names removed."""
+        leftovers = [p for p in self.path.glob(".model-*") if p.is_dir()]
+        if self.checkpoints_dir.is_dir():
+            leftovers += [p for p in self.checkpoints_dir.glob("checkpoint-*") if not checkpoint_complete(p)]
+        for path in leftovers:
+            shutil.rmtree(path, ignore_errors=True)
+        return [p.name for p in leftovers]
+
     def last_checkpoint(self) -> Path | None:
+        """The newest *complete* checkpoint: one cut short by a kill (while it was written or deleted) is
+        passed over for the one before."""
         if not self.checkpoints_dir.is_dir():
             return None
         checkpoints = [p for p in self.checkpoints_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-        return max(checkpoints, key=checkpoint_step, default=None)
+        complete = [p for p in checkpoints if checkpoint_complete(p)]
+        return max(complete, key=checkpoint_step, default=None)
+
+
+# A Trainer checkpoint holds weights, optimizer state and RNG state, and trainer_state.json is written
+# last: together they show it was written to the end (and not half deleted).
+WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin")
+
+
+def checkpoint_complete(checkpoint: Path) -> bool:
+    """Whether a checkpoint folder can be resumed from: its weights, optimizer and a readable state."""
+    if not any((checkpoint / name).is_file() for name in WEIGHT_FILES):
+        return False
+    if not (checkpoint / "optimizer.pt").is_file():
+        return False
+    state = read_object(checkpoint / "trainer_state.json")
+    return state is not None and isinstance(state.get("global_step"), int)
 
 
 def checkpoint_step(checkpoint: Path | None) -> int:
     """The global step a Trainer checkpoint folder (``checkpoint-N``) was saved at; 0 for none."""
     return int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint else 0
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def list_runs(root: str | Path) -> list[dict[str, Any]]:
@@ -183,26 +271,36 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
     runs = []
     for path in root.iterdir():
         run = RunDir(path)
-        config = run.config()
-        if config is None:
-            continue
+        if not run.config_path.is_file():
+            continue  # not a run
+        config = run.config() or {}
         status = run.status()
         metrics = run.metrics() or {}
+        problems = run.problems()
         runs.append(
             {
                 "run": run.name,
                 "path": str(path),
-                "state": status.get("state", "unknown"),
-                "message": status.get("message", ""),
-                "model": config.get("model"),
-                "strategy": config.get("strategy"),
+                # A run whose files are damaged is listed as such (it can be deleted), never skipped or raised.
+                "state": DAMAGED if problems else status.get("state", "unknown"),
+                "message": "Damaged: " + "; ".join(problems) + "." if problems else str(status.get("message", "")),
+                "model": _text(config.get("model")),
+                "strategy": _text(config.get("strategy")),
                 "data": Path(str(config.get("data", ""))).name,
-                "accuracy": metrics.get("accuracy"),
-                "macro_f1": metrics.get("macro_f1"),
-                "train_seconds": metrics.get("train_seconds"),
-                "trainable_params": metrics.get("trainable_params"),
-                "created_at": status.get("created_at"),
+                "accuracy": _number(metrics.get("accuracy")),
+                "macro_f1": _number(metrics.get("macro_f1")),
+                "train_seconds": _number(metrics.get("train_seconds")),
+                "trainable_params": _number(metrics.get("trainable_params")),
+                "created_at": _number(status.get("created_at")),
             }
         )
     runs.sort(key=lambda r: r.get("created_at") or 0, reverse=True)
     return runs
+
+
+def completed_message(metrics: dict[str, Any]) -> str:
+    """The status message of a completed run."""
+    accuracy, f1 = _number(metrics.get("accuracy")), _number(metrics.get("macro_f1"))
+    if accuracy is None or f1 is None:
+        return "Completed."
+    return f"Test accuracy {accuracy:.3f}, macro-F1 {f1:.3f}"

@@ -8,11 +8,14 @@
 ('3.0 GB', '1.5 KB', '12 bytes')
 >>> format_seconds(83), about_duration(480)
 ('1 min 23 s', '8 minutes')
+>>> print(markdown_text("![x](http://host/p.png)"))
+\\!\\[x\\]\\(http\\://host/p\\.png\\)
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 MAX_LISTED = 5  # names quoted in a message before "and N more"
@@ -70,3 +73,15 @@ def format_params(value: float | None) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.1f} {unit}"
     return f"{value:.0f}"
+
+
+# Markdown (and Streamlit's additions: :color[...], :material/icon:, $LaTeX$) and HTML punctuation.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'])")
+
+
+def markdown_text(value: object) -> str:
+    """A user's string (a label, a file, column or run name, a message quoting them) made inert where it is
+    shown as Markdown: every punctuation mark that could start a link, an image, HTML, a directive or a
+    formula is backslash-escaped (shown as itself); each line stays a line (a hard break)."""
+    lines = (" ".join(line.split()) for line in str(value).splitlines())
+    return "  \n".join(_MARKDOWN_SPECIAL.sub(r"\\\1", line) for line in lines)

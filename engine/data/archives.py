@@ -26,7 +26,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.core.errors import DataError
-from engine.core.formats import ARCHIVE_EXTENSIONS, IMAGE_EXTENSIONS, MAX_MEMBERS, MAX_TOTAL_UNCOMPRESSED, TABLE_FORMATS
+from engine.core.formats import (
+    ARCHIVE_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    MAX_BOMB_FREE_BYTES,
+    MAX_COMPRESSION_RATIO,
+    MAX_MEMBERS,
+    MAX_TOTAL_UNCOMPRESSED,
+    TABLE_FORMATS,
+)
+from engine.core.housekeeping import evict, touch
 from engine.core.words import format_bytes, listed
 from engine.core.workspace import cache_dir
 
@@ -159,6 +168,13 @@ def _plan_zip(zf: zipfile.ZipFile, source: str) -> tuple[list[tuple[zipfile.ZipI
             f"{format_bytes(MAX_TOTAL_UNCOMPRESSED)}. Use fewer images, or smaller ones (about 512 pixels on the long side "
             "is plenty for training)."
         )
+    packed = sum(i.compress_size for i in images.values())
+    if declared > MAX_BOMB_FREE_BYTES and declared > MAX_COMPRESSION_RATIO * max(packed, 1):
+        raise DataError(
+            f"The images in '{source}' would unpack from {format_bytes(packed)} to {format_bytes(declared)}: more "
+            f"than {MAX_COMPRESSION_RATIO}x, which real pictures never are (PNG and JPEG are compressed already). "
+            "This looks like a ZIP bomb, so it was not unpacked. Create the ZIP again from the picture files."
+        )
     listing = Listing(
         root=Path(),
         kind="ZIP",
@@ -276,6 +292,7 @@ def _unpack_zip(path: Path) -> Listing:
     target = cache / _sha256(path)[:16]
     listing = _cached_listing(target)
     if listing is not None:
+        touch(target)
         return listing
     try:
         zf = zipfile.ZipFile(path)
@@ -305,6 +322,7 @@ def _unpack_zip(path: Path) -> Listing:
     listing = _cached_listing(target)
     if listing is None:  # pragma: no cover - the folder was removed under us
         raise DataError(f"'{path.name}' could not be unpacked into {target}. Try again.")
+    evict("images", keep=target)
     return listing
 
 

@@ -18,8 +18,10 @@ from typing import Any
 
 from engine.core import catalog
 from engine.core.errors import ModelNotAvailableError
+from engine.core.housekeeping import evict
 from engine.core.policy import IMAGE_INFERENCE_BATCH
 from engine.core.resolve import resolve_model
+from engine.core.rundir import read_object
 from engine.core.strategies import STRATEGIES, ParamCounts
 from engine.core.workspace import PROJECT_ROOT, cache_dir, fingerprint
 from engine.estimate.common import (
@@ -50,8 +52,9 @@ def image_probe(model: str, image_size: int | None = None) -> dict[str, Any]:
     resolved = resolve_model(model)
     key = hashlib.sha256(f"{model}|{image_size}|{fingerprint(resolved.path)}".encode()).hexdigest()[:32]
     path = cache_dir("probes") / f"{key}.json"
-    if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
+    cached = read_object(path)
+    if cached is not None:
+        return cached
     cmd = [sys.executable, "-m", "engine.probe", model] + (["--image-size", str(image_size)] if image_size else [])
     try:
         done = subprocess.run(
@@ -72,6 +75,7 @@ def image_probe(model: str, image_size: int | None = None) -> dict[str, Any]:
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(result), encoding="utf-8")
     os.replace(tmp, path)
+    evict("probes", keep=path)
     return result
 
 

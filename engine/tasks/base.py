@@ -185,7 +185,12 @@ def read_model_meta(model_dir: Path, task: str | None = None) -> dict[str, Any]:
         raise ModelNotAvailableError(
             f"{model_dir} is not a TransferLab model (no {META_FILE}). Point to a run folder whose training completed."
         )
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailableError(f"{model_dir} cannot be loaded: its {META_FILE} is damaged ({exc}).") from exc
+    if not isinstance(meta, dict):
+        raise ModelNotAvailableError(f"{model_dir} cannot be loaded: its {META_FILE} is damaged.")
     meta.setdefault("task", "text")  # the first text models did not record it
     if meta.get("format") != model_format(meta["task"]):
         raise ModelNotAvailableError(f"{model_dir} holds a model of an unknown format ({meta.get('format')}).")
@@ -202,6 +207,19 @@ def resolve_base(meta: Mapping[str, Any]) -> ResolvedModel:
         if Path(meta.get("base_model_path", "")).is_dir():
             return ResolvedModel(meta["base_model"], meta["base_model_path"], "local")
         raise
+
+
+def safe_adapter(model_dir: Path) -> str:
+    """The adapter folder of a saved LoRA model, refused unless its weights are safetensors (a .bin file
+    is a pickle, which can run code when opened)."""
+    folder = Path(model_dir) / "adapter"
+    if not (folder / "adapter_model.safetensors").is_file():
+        found = ", ".join(sorted(p.name for p in folder.glob("adapter_model*"))) or "no weights file"
+        raise ModelNotAvailableError(
+            f"{model_dir} cannot be loaded: its LoRA adapter has {found} instead of adapter_model.safetensors. "
+            "TransferLab only loads safetensors files, which cannot run code when opened."
+        )
+    return str(folder)
 
 
 def load_error(resolved: ResolvedModel, exc: Exception) -> ModelNotAvailableError:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import signal
 import time
 from typing import Any
 
 from transformers import TrainerCallback
 
 from engine.core.errors import TrainingError
+from engine.core.faults import kill_point
 from engine.core.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -33,6 +32,8 @@ class RunDirCallback(TrainerCallback):
         self.run.set_status("running", "Training", progress={"step": state.global_step, "max_steps": state.max_steps})
 
     def on_step_end(self, args, state, control, **kw):
+        if state.global_step == 2:
+            kill_point("step")
         if self.run.cancel_requested():
             self.cancelled = True
             control.should_training_stop = True
@@ -80,9 +81,7 @@ class RunDirCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kw):
         self.run.append_event({"type": "checkpoint", "step": state.global_step, "epoch": state.epoch})
-        # Fault injection for the resume test: die hard right after the first checkpoint.
-        if os.environ.get("TRANSFERLAB_KILL_AFTER_CHECKPOINT") == "1":
-            os.kill(os.getpid(), signal.SIGKILL)
+        kill_point("checkpoint")
 
 
 def eval_metrics(eval_pred) -> dict[str, float]:

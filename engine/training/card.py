@@ -1,4 +1,7 @@
-"""The model card (README.md in the model folder): what was trained, on what, and how well."""
+"""The model card (README.md in the model folder): what was trained, on what, and how well.
+
+User strings (labels, file and model names) are escaped: the card is shown as Markdown on Results.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ from typing import Any
 
 from engine.core.config import TrainConfig
 from engine.core.tasks import get_task
+from engine.core.words import markdown_text
 
 
 def model_card(config: TrainConfig, metrics: dict[str, Any], usage: str) -> str:
     task = get_task(metrics["task"])
     rows = "\n".join(
-        f"| {name} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
+        f"| {markdown_text(name)} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |"
         for name, v in metrics["per_class"].items()
     )
     inputs = ", ".join(
@@ -20,10 +24,10 @@ def model_card(config: TrainConfig, metrics: dict[str, Any], usage: str) -> str:
     )
     return f"""# {task.title} classifier fine-tuned with TransferLab
 
-- Base model: `{config.model}`
+- Base model: {markdown_text(config.model)}
 - Strategy: `{config.strategy}` ({metrics["trainable_params"]:,} of {metrics["total_params"]:,} parameters trained)
-- Training data: `{Path(config.data).name}` ({metrics["train_examples"]:,} training examples)
-- Labels: {", ".join(f"`{x}`" for x in metrics["labels"])}
+- Training data: {markdown_text(Path(config.data).name)} ({metrics["train_examples"]:,} training examples)
+- Labels: {", ".join(markdown_text(x) for x in metrics["labels"])}
 - Trained on {metrics["device"]} in {metrics["train_seconds"]:.0f} s, {metrics["epochs"]} epochs, {inputs}
 
 ## Test results ({metrics["test_examples"]:,} held-out examples)

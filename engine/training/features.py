@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.core.faults import kill_point
+from engine.core.housekeeping import evict, touch
 from engine.core.rundir import RunDir
 from engine.core.workspace import cache_dir
 
@@ -29,11 +31,13 @@ def cached_array(key: str, compute: Callable[[], np.ndarray]) -> tuple[np.ndarra
     Returns the array and whether it came from the cache."""
     path = cache_dir("features") / f"{key}.npy"
     if path.exists():
+        touch(path)
         return np.load(path), True
     array = compute()
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, array)
     os.replace(tmp, path)
+    evict("features", keep=path)
     return array, False
 
 
@@ -55,5 +59,6 @@ def features_of_splits(run: RunDir, task: Any, splits: Any) -> dict[str, np.ndar
             task.feature_key(part), lambda part=part, on_batch=on_batch: task.extract_features(part, on_batch)
         )
         run.append_event({"type": "features", "split": name, "cached": hit, "rows": len(part)})
+        kill_point("features")
         log.debug("features of the %s split: %d rows%s", name, len(part), " (cached)" if hit else "")
     return feats

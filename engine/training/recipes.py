@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,8 +26,9 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from engine.core.errors import TrainingError
 from engine.core.metrics import classification_metrics
-from engine.core.rundir import RunDir, checkpoint_step
+from engine.core.rundir import RunDir, checkpoint_complete, checkpoint_step
 from engine.training.features import RunCancelled, features_of_splits
 from engine.training.head import fit_head
 
@@ -138,6 +140,13 @@ def finetune_recipe(ctx: RunContext) -> Outcome:
     state, before = _train(ctx, trainer)
     if callback.cancelled:
         raise RunCancelled
+    best = state.best_model_checkpoint
+    if validate and best and not checkpoint_complete(Path(best)):
+        # The Trainer only warns and goes on with the last model: the results would be of another model.
+        raise TrainingError(
+            f"The best model of this run ({Path(best).name}) cannot be loaded: the run was interrupted while "
+            "that checkpoint was being written or removed. Start the run again (a new run with the same settings)."
+        )
     ctx.run.set_status("running", "Evaluating on the test split")
     ctx.task.classifier.to(ctx.device.kind).eval()
     notes = []
@@ -151,7 +160,6 @@ def finetune_recipe(ctx: RunContext) -> Outcome:
         notes.append("The model kept is the one that scored best on the validation split (later on ties).")
     else:
         notes.append("No validation split was held out (too few examples): the model kept is the last one.")
-    best = state.best_model_checkpoint
     return Outcome(
         probs=ctx.task.predict_proba(ctx.splits.test),
         steps=state.global_step,

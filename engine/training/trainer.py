@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 from engine.core.config import TrainConfig
-from engine.core.errors import ConfigError, TrainingError, TransferLabError
+from engine.core.errors import ConfigError, StorageError, TrainingError, TransferLabError, storage_problem
+from engine.core.faults import ENV as FAULT_ENV
+from engine.core.faults import kill_point
 from engine.core.metrics import classification_metrics
 from engine.core.policy import (
     EARLY_STOPPING_PATIENCE,
@@ -26,9 +30,10 @@ from engine.core.policy import (
     eval_batch_size,
 )
 from engine.core.predictions import write_test_predictions
-from engine.core.rundir import RunDir, write_json_atomic
+from engine.core.rundir import RunDir, checkpoint_step, completed_message, write_json_atomic
 from engine.core.strategies import STRATEGIES, strategies_for
 from engine.core.tasks import TASKS, TaskInfo, get_task
+from engine.core.words import listed
 from engine.data.dataset import Splits, training_splits
 from engine.training.callbacks import CheckpointPacing, RunDirCallback, SelectionCallback, eval_metrics
 from engine.training.card import model_card
@@ -72,6 +77,64 @@ def build_task(config: TrainConfig, run: RunDir, resolved, strategy, splits, dev
         owner = next((t for t in TASKS.values() if t is not info and t.load("implementation").accepts(resolved)), None)
         raise info.wrong_model(config.model, owner)
     return implementation(config, run, resolved, strategy, splits, device)
+
+
+def _trainer_class(base: type) -> type:
+    """The transformers Trainer, with checkpoints that hold what trains (LoRA: the adapters and the head,
+    partial: the top layers) and the buffers, not a copy of the frozen backbone: a LoRA checkpoint of
+    MiniLM took 87 MB. Resuming and loading the best checkpoint load a checkpoint non-strictly into a
+    model built from the same pre-trained weights, so the frozen part is the same without being saved."""
+
+    class RunTrainer(base):
+        def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+            params = dict(self.model.named_parameters())
+            if state_dict is None and not all(p.requires_grad for p in params.values()):
+                kept = {name for name, p in params.items() if p.requires_grad}
+                kept |= {name for name, _ in self.model.named_buffers()}
+                state_dict = {k: v.contiguous() for k, v in self.model.state_dict().items() if k in kept}
+            super()._save(output_dir, state_dict)
+            kill_point("checkpoint-save")  # weights written, optimizer and trainer state not yet
+
+        def _issue_warnings_after_load(self, load_result: Any) -> None:
+            # The frozen part is missing from our checkpoints on purpose; anything that trains must be there.
+            trainable = {name for name, p in self.model.named_parameters() if p.requires_grad}
+            missing = sorted(set(load_result.missing_keys) & trainable)
+            if missing or load_result.unexpected_keys:
+                raise TrainingError(
+                    "A checkpoint of this run does not match its model (missing "
+                    f"{listed(missing) or 'nothing'}, unexpected {listed(load_result.unexpected_keys) or 'nothing'}). "
+                    "Start the run again (a new run with the same settings)."
+                )
+
+        def _save_checkpoint(self, model: Any, trial: Any) -> None:
+            if os.environ.get(FAULT_ENV) != "rotate":
+                return super()._save_checkpoint(model, trial)
+            # Fault injection: remove part of the checkpoint being rotated out, then die.
+            import transformers.trainer as module
+
+            original = module.rotate_checkpoints
+
+            def cut_short(output_dir: str, save_total_limit: int | None = None, best_model_checkpoint=None, **kw):
+                saved = sorted(Path(output_dir).glob("checkpoint-*"), key=checkpoint_step)
+                best = Path(best_model_checkpoint).name if best_model_checkpoint else None
+                rotated = [c for c in saved if c.name != best]  # the best is never rotated out
+                if save_total_limit and len(saved) > save_total_limit and rotated:
+                    (rotated[0] / "optimizer.pt").unlink(missing_ok=True)
+                    kill_point("rotate")
+                return original(
+                    output_dir=output_dir,
+                    save_total_limit=save_total_limit,
+                    best_model_checkpoint=best_model_checkpoint,
+                    **kw,
+                )
+
+            module.rotate_checkpoints = cut_short
+            try:
+                return super()._save_checkpoint(model, trial)
+            finally:
+                module.rotate_checkpoints = original
+
+    return RunTrainer
 
 
 def build_trainer(
@@ -138,7 +201,7 @@ def build_trainer(
         callbacks += [SelectionCallback(), EarlyStoppingCallback(early_stopping_patience=EARLY_STOPPING_PATIENCE)]
     else:
         callbacks.append(CheckpointPacing(checkpoint_every_seconds()))
-    trainer = Trainer(
+    trainer = _trainer_class(Trainer)(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -158,10 +221,10 @@ def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, A
     try:
         return _train(config, run, resume)
     except RunCancelled:
-        run.set_status("cancelled", f"Cancelled. {resume_hint(run)}")
+        _record(run, "cancelled", f"Cancelled. {resume_hint(run)}")
         return None
     except TransferLabError as exc:
-        run.set_status("failed", str(exc))
+        _record(run, "failed", str(exc))
         raise
     except BaseException as exc:
         if _is_out_of_memory(exc):
@@ -169,13 +232,25 @@ def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, A
                 "Training ran out of memory. Try a smaller batch size or max length, or a lighter strategy "
                 "(LoRA or frozen), which need far less memory than full fine-tuning."
             )
-            run.set_status("failed", message)
+            _record(run, "failed", message)
             raise TrainingError(message) from exc
+        problem = storage_problem(exc, run.path)
+        if problem:
+            _record(run, "failed", problem)
+            raise StorageError(problem) from exc
         if isinstance(exc, KeyboardInterrupt):
-            run.set_status("cancelled", f"Interrupted. {resume_hint(run)}")
+            _record(run, "cancelled", f"Interrupted. {resume_hint(run)}")
         else:
-            run.set_status("failed", f"Unexpected error: {type(exc).__name__}: {exc}")
+            _record(run, "failed", f"Unexpected error: {type(exc).__name__}: {exc}")
         raise
+
+
+def _record(run: RunDir, state: str, message: str) -> None:
+    """The run's final status, when the disk still lets us write it (the caller reports it either way)."""
+    try:
+        run.set_status(state, message)
+    except OSError as exc:
+        log.error("Could not record the run's status (%s): %s", exc, message)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -212,6 +287,9 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     from engine.training.recipes import RECIPES, RunContext
 
     transformers.logging.set_verbosity_error()
+    removed = run.remove_leftovers()
+    if removed:
+        log.info("removed what an interrupted session left half-written: %s", ", ".join(removed))
     run.set_status("running", "Loading data")
     device = choose_device(config.device, config.threads)
     splits, split_notes = load_splits(config)
@@ -291,14 +369,17 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
 
     run.set_status("running", "Saving the model")
     task.save(run.model_dir, splits.label_names, model_card(config, metrics, task.usage))
+    kill_point("final-save")
     examples, extra = task.example_columns(splits.test)
     write_test_predictions(run.predictions_path, examples, splits.test.labels, probs, splits.label_names, extra)
-    write_json_atomic(run.metrics_path, metrics)
-    shutil.rmtree(run.checkpoints_dir, ignore_errors=True)  # only needed to resume
-    run.cancel_path.unlink(missing_ok=True)
+    write_json_atomic(run.metrics_path, metrics)  # the last result written: with it, the run is complete
     run.set_status(
         "completed",
-        f"Test accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}",
+        completed_message(metrics),
         progress={"step": outcome.steps, "max_steps": outcome.max_steps, "epoch": epochs},
     )
+    # Cleanup after "completed": a kill here leaves files to remove, never a finished run shown as failed.
+    kill_point("cleanup")
+    shutil.rmtree(run.checkpoints_dir, ignore_errors=True)  # only needed to resume
+    run.cancel_path.unlink(missing_ok=True)
     return metrics

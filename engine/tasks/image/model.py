@@ -12,7 +12,7 @@ import torch
 from engine.core.policy import IMAGE_INFERENCE_BATCH
 from engine.core.strategies import STRATEGIES
 from engine.data.images import open_image
-from engine.tasks.base import atomic_folder, batched, read_model_meta, resolve_base, write_model_meta
+from engine.tasks.base import atomic_folder, batched, read_model_meta, resolve_base, safe_adapter, write_model_meta
 from engine.tasks.image.backbones import ImageClassifier, load_image_backbone, rebuild_backbone
 from engine.tasks.image.preprocess import ImageSpec, preprocess
 
@@ -94,11 +94,12 @@ def load_image_classifier(model_dir: str | Path, device: str | torch.device = "c
         backbone = rebuild_backbone(meta["arch"])
         load_model(backbone, str(model_dir / "backbone.safetensors"))
     else:
+        adapter = safe_adapter(model_dir) if meta["backbone_weights"] == "adapter" else None
         backbone = load_image_backbone(resolve_base(meta), image_size=int(meta["arch"].get("image_size", 224)))
-        if meta["backbone_weights"] == "adapter":
+        if adapter:
             from peft import PeftModel
 
-            backbone = PeftModel.from_pretrained(backbone, str(model_dir / "adapter")).merge_and_unload()
+            backbone = PeftModel.from_pretrained(backbone, adapter).merge_and_unload()
     classifier = ImageClassifier(
         backbone, len(meta["label_names"]), int(meta["feature_dim"]), normalize=bool(meta.get("normalize", False))
     )

@@ -28,6 +28,7 @@ from engine.tasks.base import (
     load_error,
     read_model_meta,
     resolve_base,
+    safe_adapter,
     write_model_meta,
 )
 
@@ -200,11 +201,12 @@ def load_classifier(model_dir: str | Path, device: str | torch.device = "cpu") -
     if meta["backbone_weights"] == "backbone":
         backbone = load_backbone(ResolvedModel(meta["base_model"], str(model_dir / "backbone"), "local"))
     else:
+        adapter = safe_adapter(model_dir) if meta["backbone_weights"] == "adapter" else None
         backbone = load_backbone(resolve_base(meta))
-        if meta["backbone_weights"] == "adapter":
+        if adapter:
             from peft import PeftModel
 
-            backbone = PeftModel.from_pretrained(backbone, str(model_dir / "adapter")).merge_and_unload()
+            backbone = PeftModel.from_pretrained(backbone, adapter).merge_and_unload()
     classifier = TextClassifier(
         backbone, len(meta["label_names"]), meta["pooling"], normalize=bool(meta.get("normalize", False))
     )
