@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -416,3 +417,18 @@ def test_dashboard_caches_are_bounded_in_bytes_and_hand_out_copies():
     found, frame = store.get(1)
     frame.loc[0, "x"] = -1
     assert store.get(1)[1].loc[0, "x"] == 0  # each caller gets its own copy
+
+
+# --- 7. user strings shown as Markdown --------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text", ["![x](http://evil.example/p.png)", "<a href='x'>y</a>", "www.evil.example", "me@evil.example", ":red[x]"]
+)
+def test_user_strings_shown_as_markdown_are_inert(text):
+    """The bug: a label like ![x](http://host/pixel.png) made pages fetch it; bare addresses became links."""
+    from engine.core.words import markdown_text
+
+    shown = markdown_text(text)
+    assert "](" not in shown and "://" not in shown and ":red[" not in shown
+    assert not re.search(r"(?<!\\)[<>\[\]()!:]", shown)  # every sign that could start markup is escaped
+    assert "www." not in shown and "@e" not in shown  # autolinks broken by an invisible word joiner
+    assert shown.replace("\\", "").replace("\u2060", "") == text  # shown as typed

@@ -8,8 +8,8 @@
 ('3.0 GB', '1.5 KB', '12 bytes')
 >>> format_seconds(83), about_duration(480)
 ('1 min 23 s', '8 minutes')
->>> print(markdown_text("![x](http://host/p.png)"))
-\\!\\[x\\]\\(http\\://host/p\\.png\\)
+>>> print(markdown_text("![x](p.png) <b>"))
+\\!\\[x\\]\\(p\\.png\\) \\<b\\>
 """
 
 from __future__ import annotations
@@ -82,6 +82,12 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'])")
 def markdown_text(value: object) -> str:
     """A user's string (a label, a file, column or run name, a message quoting them) made inert where it is
     shown as Markdown: every punctuation mark that could start a link, an image, HTML, a directive or a
-    formula is backslash-escaped (shown as itself); each line stays a line (a hard break)."""
+    formula is backslash-escaped (shown as itself), web and e-mail addresses are kept from becoming links
+    (an invisible word joiner), and each line stays a line (a hard break)."""
     lines = (" ".join(line.split()) for line in str(value).splitlines())
-    return "  \n".join(_MARKDOWN_SPECIAL.sub(r"\\\1", line) for line in lines)
+    escaped = "  \n".join(_MARKDOWN_SPECIAL.sub(r"\\\1", line) for line in lines)
+    # GitHub-style autolinks (http://, www., e-mail addresses) are found after escapes are resolved:
+    # an invisible word joiner inside the pattern keeps them text.
+    for pattern, inert in (("\\://", "\\:\u2060//"), ("www\\.", "www\u2060\\."), ("@", "@\u2060")):
+        escaped = escaped.replace(pattern, inert)
+    return escaped
