@@ -20,7 +20,7 @@ from ui import charts, gate, live
 from ui import format as fmt
 from ui.router import ensure_router
 from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, TRAIN_DEFAULTS, build_config, current_settings
-from ui.widgets import init_state
+from ui.widgets import CHOSEN_RUN, init_state
 
 # Every redraw costs CPU in the Streamlit server and the browser, taken from training on a small
 # machine: the status every few seconds, the curves (plotly, the expensive part) less often.
@@ -176,9 +176,11 @@ def run_view(path: str, shown_state: str) -> None:
             "checkpoint, or change the settings on the Model & strategy page and start a new run."
         )
     elif state == "cancelled":
-        st.warning(f"Cancelled. {md(message)}", icon=icon)
+        st.warning(md(message) or "Cancelled.", icon=icon)  # the message says how it stopped
     elif state == "completed":
         st.success(md(message) or "Training completed.", icon=icon)
+        # Results and Try it show the run that just finished (they kept showing the one picked before).
+        st.session_state[CHOSEN_RUN] = str(run.path)
         st.page_link("pages/results.py", label="See the results", icon=":material/analytics:")
     else:
         st.info(f"{md(state.capitalize())}: {md(message)}", icon=icon)

@@ -314,7 +314,7 @@ def test_cancel_stops_the_run_and_resume_finishes_it(tmp_path, workspace, tiny_b
     run = prepare_run(config, tmp_path / "run")
     run.request_cancel()
     assert train(config, run) is None
-    assert run.status()["state"] == "cancelled" and "--resume" in run.status()["message"]
+    assert run.status()["state"] == "cancelled" and "can be resumed" in run.status()["message"]
     assert not run.metrics_path.exists()
     if strategy == "frozen":
         assert not [e for e in run.events() if e["type"] in ("features", "train")]

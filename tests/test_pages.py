@@ -401,3 +401,37 @@ def test_an_active_run_cannot_be_deleted(workspace):
     assert any("cancel it first" in e for e in texts(at.error))
     assert (workspace / "runs" / "busy").exists()
     assert os.getpid() == RunDir(workspace / "runs" / "busy").status()["pid"]
+
+
+def test_results_and_try_it_follow_the_run_that_just_finished(workspace):
+    """The bug (issue 13): after a second run, the Train page said its accuracy while "See the results"
+    opened the earlier run, the one picked before on Results; Try it scored with it too."""
+    first = fake_run(workspace, "first", accuracy=0.825)
+    at = open_app("pages/results.py")
+    assert at.selectbox[0].value == str(first.path)
+    second = fake_run(workspace, "second", accuracy=0.758)
+    at.session_state["train_run"] = str(second.path)
+    at.switch_page("pages/train.py").run()  # the Train page shows the run just finished
+    at.switch_page("pages/results.py").run()
+    assert at.selectbox[0].value == str(second.path)
+    assert any(m.label == "Accuracy" and m.value == "0.758" for m in at.metric)
+    at.switch_page("pages/try_it.py").run()
+    assert at.selectbox[0].value == str(second.path)
+
+    at.switch_page("pages/results.py").run()
+    at.selectbox[0].set_value(str(first.path)).run()  # a run picked by hand stays picked
+    assert any(m.label == "Accuracy" and m.value == "0.825" for m in at.metric)
+    at.switch_page("pages/try_it.py").run()
+    assert at.selectbox[0].value == str(first.path)
+
+
+def test_a_cancelled_run_says_so_once_in_words(workspace):
+    """The bug: "Cancelled. Cancelled. Resume with: python -m engine.train --resume ..." on the Train page."""
+    from engine.training.trainer import STOPPED_MESSAGE
+
+    run = fake_run(workspace, "stopped", state="cancelled", message=STOPPED_MESSAGE.format(how="Cancelled"))
+    at = open_app()
+    at.session_state["train_run"] = str(run.path)
+    at.switch_page("pages/train.py").run()
+    [warning] = [w.value for w in at.warning if "resumed" in w.value]
+    assert warning.count("Cancelled") == 1 and "python -m" not in warning

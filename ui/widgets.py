@@ -38,13 +38,24 @@ def run_label(run: Mapping[str, Any]) -> str:
     return f"{run['run']} ({run.get('model')}, {run.get('strategy')}{score})"
 
 
+def _remember(key: str) -> None:
+    """A run picked in a select box becomes the session's run (before the page reruns)."""
+    st.session_state[CHOSEN_RUN] = st.session_state[key]
+
+
 def run_picker(runs: list[dict[str, Any]], key: str, label: str = "Run") -> dict[str, Any]:
     """A select box over ``runs``; defaults to the run picked last on another page, else the newest."""
     paths = [r["path"] for r in runs]
     chosen = st.session_state.get(CHOSEN_RUN)
     index = paths.index(chosen) if chosen in paths else 0
+    if st.session_state.get(key) != paths[index]:
+        # The select box keeps its own last value: a run picked on another page, or just finished on
+        # Train, wins over it (and a deleted run's name falls back to the newest).
+        st.session_state[key] = paths[index]
     by_path = {r["path"]: r for r in runs}
-    path = st.selectbox(label, paths, index=index, key=key, format_func=lambda p: run_label(by_path[p]))
+    path = st.selectbox(
+        label, paths, key=key, format_func=lambda p: run_label(by_path[p]), on_change=_remember, args=(key,)
+    )
     st.session_state[CHOSEN_RUN] = path
     return by_path[path]
 

@@ -42,6 +42,10 @@ from engine.training.features import RunCancelled
 log = logging.getLogger(__name__)
 
 
+# The status of a stopped run, for the dashboard (its Resume button) and the CLI (which adds the command).
+STOPPED_MESSAGE = "{how}. It can be resumed from its last checkpoint."
+
+
 def resume_hint(run: RunDir) -> str:
     return f"Resume with: python -m engine.train --resume {run.path}"
 
@@ -221,7 +225,7 @@ def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, A
     try:
         return _train(config, run, resume)
     except RunCancelled:
-        _record(run, "cancelled", f"Cancelled. {resume_hint(run)}")
+        _record(run, "cancelled", STOPPED_MESSAGE.format(how="Cancelled"))
         return None
     except TransferLabError as exc:
         _record(run, "failed", str(exc))
@@ -239,7 +243,7 @@ def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, A
             _record(run, "failed", problem)
             raise StorageError(problem) from exc
         if isinstance(exc, KeyboardInterrupt):
-            _record(run, "cancelled", f"Interrupted. {resume_hint(run)}")
+            _record(run, "cancelled", STOPPED_MESSAGE.format(how="Interrupted"))
         else:
             _record(run, "failed", f"Unexpected error: {type(exc).__name__}: {exc}")
         raise
