@@ -435,3 +435,16 @@ def test_a_cancelled_run_says_so_once_in_words(workspace):
     at.switch_page("pages/train.py").run()
     [warning] = [w.value for w in at.warning if "resumed" in w.value]
     assert warning.count("Cancelled") == 1 and "python -m" not in warning
+
+
+def test_trainable_parameters_show_a_count_not_a_zero_share(workspace):
+    """The bug: a frozen run's card said "Trainable parameters 0.00%", which reads as broken."""
+    run = fake_run(workspace, "frozen-run")
+    metrics = run.metrics() | {"trainable_params": 770, "total_params": 22_713_216, "strategy": "frozen"}
+    write_json_atomic(run.metrics_path, metrics)
+    at = open_app("pages/results.py")
+    [card] = [m.value for m in at.metric if m.label == "Trainable parameters"]
+    assert card == "770 (the classifier only)"
+    write_json_atomic(run.metrics_path, metrics | {"trainable_params": 74_498, "strategy": "lora"})
+    at = open_app("pages/results.py")
+    assert [m.value for m in at.metric if m.label == "Trainable parameters"] == ["74.5 K (0.33%)"]

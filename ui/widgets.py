@@ -9,6 +9,7 @@ import streamlit as st
 
 from engine.core import workspace
 from engine.core.rundir import list_runs
+from engine.core.strategies import STRATEGIES
 from engine.core.words import markdown_text as md
 from ui import format as fmt
 
@@ -69,9 +70,14 @@ def metric_cards(metrics: Mapping[str, Any]) -> None:
     cols = st.columns(4)
     cols[0].metric("Accuracy", f"{metrics['accuracy']:.3f}" if "accuracy" in metrics else "n/a")
     cols[1].metric("Macro-F1", f"{metrics['macro_f1']:.3f}" if "macro_f1" in metrics else "n/a")
+    # A count, with the share beside it: a frozen model's "0.00%" read as broken.
+    value = fmt.params(trainable) if trainable is not None else "n/a"
+    strategy = STRATEGIES.get(str(metrics.get("strategy")))
+    if strategy is not None and strategy.trains == "head":
+        value += " (the classifier only)"
+    elif share is not None:
+        value += f" ({fmt.share(share)})"
     cols[2].metric(
-        "Trainable parameters",
-        fmt.share(share),
-        help=f"{fmt.params(trainable)} of {fmt.params(total)} parameters were trained.",
+        "Trainable parameters", value, help=f"{fmt.params(trainable)} of {fmt.params(total)} parameters were trained."
     )
     cols[3].metric("Train time", fmt.seconds(metrics.get("train_seconds")))
