@@ -21,6 +21,8 @@ init_state({"confirm_delete": None, "compare": [], "deleted_message": None})
 def runs_table(runs: list[dict]) -> None:
     table = pd.DataFrame(runs)
     table["created"] = table["created_at"].map(fmt.when)
+    for column in ("model", "strategy", "data", "message"):  # empty, not "None", for what a run lacks
+        table[column] = table[column].map(lambda v: "" if v is None else v)
     st.dataframe(
         table[
             [

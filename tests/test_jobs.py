@@ -101,7 +101,7 @@ def test_start_run_trains_in_a_detached_worker(jobs, tiny_bert, topic_csv):
 def test_runs_started_back_to_back_queue_and_all_complete(jobs, tiny_bert, topic_csv):
     first = start_run(config(topic_csv, tiny_bert, epochs=4))
     second = start_run(config(topic_csv, tiny_bert))
-    third = start_run(config(topic_csv, tiny_bert))
+    third = start_run(config(topic_csv, tiny_bert, seed=7))  # the same settings twice are refused
     waiting = wait_until(
         second,
         lambda s: s.get("state") == "queued" and first.name in s.get("message", ""),
@@ -122,7 +122,7 @@ def test_runs_started_back_to_back_queue_and_all_complete(jobs, tiny_bert, topic
 def test_two_slots_let_two_runs_train_at_once(jobs, tiny_bert, topic_csv, monkeypatch):
     monkeypatch.setenv("TRANSFERLAB_MAX_CONCURRENT_RUNS", "2")
     first = start_run(config(topic_csv, tiny_bert, epochs=4))
-    second = start_run(config(topic_csv, tiny_bert, epochs=4))
+    second = start_run(config(topic_csv, tiny_bert, epochs=4, seed=7))
     for run in (first, second):
         assert wait_state(run, "completed", "failed", "cancelled")["state"] == "completed"
     a, b = first.status(), second.status()
@@ -329,3 +329,24 @@ def test_job_modules_do_not_load_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_same_settings_are_not_started_twice_while_the_first_is_going(tmp_path):
+    """The bug (issue 13): clicking Start twice silently queued an identical duplicate run."""
+    import time
+
+    from engine.core import jobs
+    from engine.core.config import TrainConfig
+    from engine.core.errors import ConfigError
+    from engine.core.rundir import RunDir, write_json_atomic
+
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\na,x\nb,y\n")
+    config = TrainConfig(data=str(data), model="minilm", strategy="frozen")
+    going = RunDir(tmp_path / "runs" / "going")
+    going.path.mkdir(parents=True)
+    config.save(going.config_path)
+    write_json_atomic(going.status_path, {"state": "running", "pid": os.getpid(), "updated_at": time.time()})
+    with pytest.raises(ConfigError, match="'going' with exactly these settings is already running"):
+        jobs.start_run(config, root=tmp_path / "runs")
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["going"]  # nothing reserved

@@ -271,6 +271,13 @@ def start_run(config: TrainConfig, name: str | None = None, root: Path | None = 
     """Create a run (config.json, status "queued") and start its worker; returns at once."""
     config = _absolute_paths(config)
     root = Path(root).resolve() if root is not None else runs_dir()
+    settings = config.to_dict()
+    twin = next((run for run in active_runs(root) if run.config() == settings), None)
+    if twin is not None:  # a second click on Start, or the same settings started twice
+        raise ConfigError(
+            f"The run '{twin.name}' with exactly these settings is already {twin.status().get('state')}: it would "
+            "give the same result. Wait for it, or change a setting (the seed, for example) to start another."
+        )
     path = _reserve(root, config, name)
     fd = _acquire_run_lock(RunDir(path))  # held from before "queued" is written until the worker exits
     try:
