@@ -337,7 +337,7 @@ def test_sigterm_cancels_the_run_instead_of_leaving_it_running(tmp_path, workspa
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 130
-    assert run.status()["state"] == "cancelled" and "--resume" in run.status()["message"]
+    assert run.status()["state"] == "cancelled" and "can be resumed" in run.status()["message"]
     assert run.last_checkpoint() is not None
 
 
