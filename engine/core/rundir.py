@@ -63,27 +63,34 @@ def usable_event(event: Any) -> bool:
     return event.get("type") != "train" or _number(event.get("loss")) is not None
 
 
-def read_object(path: Path) -> dict[str, Any] | None:
-    """The file's JSON object, or None when it is missing, unreadable or not an object."""
-    data = read_json(path)
-    return data if isinstance(data, dict) else None
-
-
-def json_problem(path: Path) -> str | None:
-    """Why an existing JSON file of a run cannot be used, in words; None when it is fine or absent."""
+def load_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """A run file's JSON object, and why it cannot be used (in words) when it cannot: one read for both.
+    A missing file is (None, None)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return None
+        return None, None
     except UnicodeDecodeError:
-        return f"{path.name} is not UTF-8 text"
+        return None, f"{path.name} is not UTF-8 text"
     except ValueError:
-        return f"{path.name} is not valid JSON (cut short or damaged)"
+        return None, f"{path.name} is not valid JSON (cut short or damaged)"
     except OSError as exc:
-        return f"{path.name} cannot be read ({exc.strerror or exc})"
+        return None, f"{path.name} cannot be read ({exc.strerror or exc})"
     if not isinstance(data, dict):
-        return f"{path.name} holds {type(data).__name__} instead of the expected settings"
-    return None
+        return None, f"{path.name} holds {type(data).__name__} instead of the expected settings"
+    return data, None
+
+
+def read_object(path: Path) -> dict[str, Any] | None:
+    """The file's JSON object, or None when it is missing, unreadable or not an object."""
+    return load_object(path)[0]
+
+
+def _status(loaded: dict[str, Any] | None, problem: str | None) -> dict[str, Any]:
+    """A status as pages read it: an unreadable one, or one with an unknown state, is "unknown"."""
+    if loaded is None or loaded.get("state") not in STATES:
+        return {**(loaded or {}), "state": "unknown", "message": problem or "No status.json in this folder."}
+    return loaded
 
 
 class RunDir:
@@ -129,11 +136,7 @@ class RunDir:
 
     # --- status ------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        status = read_object(self.status_path)
-        if status is None or status.get("state") not in STATES:
-            reason = json_problem(self.status_path) or "No status.json in this folder."
-            return {**(status or {}), "state": "unknown", "message": reason}
-        return status
+        return _status(*load_object(self.status_path))
 
     def set_status(self, state: str, message: str = "", **extra: Any) -> None:
         if state not in STATES:
@@ -192,11 +195,6 @@ class RunDir:
 
     def metrics(self) -> dict[str, Any] | None:
         return read_object(self.metrics_path)
-
-    def problems(self) -> list[str]:
-        """What is damaged in this run's files, in words (empty for a healthy run)."""
-        problems = [json_problem(p) for p in (self.config_path, self.status_path, self.metrics_path)]
-        return [p for p in problems if p]
 
     def request_cancel(self) -> None:
         self.cancel_path.touch()
@@ -273,10 +271,12 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
         run = RunDir(path)
         if not run.config_path.is_file():
             continue  # not a run
-        config = run.config() or {}
-        status = run.status()
-        metrics = run.metrics() or {}
-        problems = run.problems()
+        # Each file read once: its content and, when it is damaged, why.
+        (config, config_problem), (loaded, status_problem), (metrics, metrics_problem) = (
+            load_object(path) for path in (run.config_path, run.status_path, run.metrics_path)
+        )
+        config, metrics, status = config or {}, metrics or {}, _status(loaded, status_problem)
+        problems = [p for p in (config_problem, status_problem, metrics_problem) if p]
         runs.append(
             {
                 "run": run.name,
