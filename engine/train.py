@@ -18,26 +18,13 @@ import sys
 
 from engine.core.config import TrainConfig, add_config_arguments, config_from_args
 from engine.core.errors import ConfigError, TransferLabError, storage_problem
-from engine.core.jobs import prepare_run
-from engine.core.locks import RUN_LOCK, try_lock
+from engine.core.jobs import hold_run, prepare_run
 from engine.core.logs import add_verbose_flag, setup_logging, stop_on_sigterm
 from engine.core.rundir import RunDir
 from engine.training.trainer import resume_hint, train
 from engine.worker import wait_for_slot
 
 log = logging.getLogger("engine.train")
-
-
-def hold_run(run: RunDir) -> int:
-    """Take the run's lock (as the dashboard's worker does), or refuse: two trainers must never share
-    one run folder."""
-    fd = try_lock(run.path / RUN_LOCK, tries=5)
-    if fd is None:
-        raise ConfigError(
-            f"Another process (the dashboard or another command) is training {run.path}. Wait for it to finish, "
-            f"or stop it first (create the file {run.cancel_path})."
-        )
-    return fd
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,8 +25,8 @@ from pathlib import Path
 from engine.core.config import TrainConfig
 from engine.core.errors import TransferLabError
 from engine.core.hardware import max_concurrent_runs, threads_for
-from engine.core.jobs import refresh_status
-from engine.core.locks import RUN_LOCK, slot_holders, try_device_slot, try_lock
+from engine.core.jobs import hold_run, refresh_status
+from engine.core.locks import slot_holders, try_device_slot
 from engine.core.logs import add_verbose_flag, setup_logging, stop_on_sigterm
 from engine.core.rundir import ACTIVE, RunDir, list_runs
 
@@ -103,9 +103,10 @@ def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = 
         return 2
     if lock_fd is None:
         # Started by hand: take the run lock ourselves (engine.core.jobs hands it over otherwise).
-        lock_fd = try_lock(run.path / RUN_LOCK, tries=5)
-        if lock_fd is None:
-            log.error("Error: another process is already training %s.", run.path)
+        try:
+            lock_fd = hold_run(run)
+        except TransferLabError as exc:
+            log.error("Error: %s", exc)
             return 2
         if resume:
             run.cancel_path.unlink(missing_ok=True)  # as engine.core.jobs.resume_run does before spawning

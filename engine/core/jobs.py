@@ -237,6 +237,18 @@ def _spawn(run: RunDir, lock_fd: int, resume: bool) -> int:
     return proc.pid
 
 
+def hold_run(run: RunDir) -> int:
+    """Take the run's lock for a trainer started by hand (``engine.train``, ``engine.worker``), or refuse:
+    two trainers must never share one run folder."""
+    fd = try_lock(run.path / RUN_LOCK, tries=5)
+    if fd is None:
+        raise ConfigError(
+            f"Another process (the dashboard or another command) is already training {run.path}. Wait for it "
+            f"to finish, or stop it first (create the file {run.cancel_path})."
+        )
+    return fd
+
+
 def _acquire_run_lock(run: RunDir, grace: float = 15.0) -> int:
     """Take the run lock, so no worker can be training this run while we change it."""
     fd = try_lock(run.path / RUN_LOCK, tries=5)
