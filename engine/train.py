@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="Run directory to create (must not already hold a run).")
     parser.add_argument("--resume", metavar="RUN_DIR", help="Continue an interrupted run from its last checkpoint.")
     parser.add_argument("--config", metavar="FILE.json", help="Settings as JSON; flags given here override it.")
+    parser.add_argument(
+        "--name", help="A name for the run, shown in the dashboard's lists (default: its folder's name)."
+    )
+    parser.add_argument("--note", help="A note kept with the run (what you tried, and why).")
     add_verbose_flag(parser)
     add_config_arguments(parser)
     return parser
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.out:
                 raise ConfigError("Missing --out RUN_DIR: the folder where the run is written.")
             config = config_from_args(args)
-            run = prepare_run(config, args.out)
+            run = prepare_run(config, args.out, args.name, args.note)
             held.append(hold_run(run))
         slot = wait_for_slot(run)
         if slot is None:

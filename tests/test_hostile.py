@@ -86,7 +86,7 @@ def name_run(name: str) -> Callable[[Path], None]:
         from engine.core import jobs
         from engine.core.config import TrainConfig
 
-        jobs.start_run(TrainConfig(data="d.csv", model="minilm", strategy="frozen"), name=name, root=tmp / "runs")
+        jobs.start_run(TrainConfig(data="d.csv", model="minilm", strategy="frozen"), folder=name, root=tmp / "runs")
 
     return start
 

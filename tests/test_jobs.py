@@ -290,10 +290,10 @@ def test_relative_data_paths_are_made_absolute_for_the_worker(jobs, tmp_path, mo
 
 def test_start_run_refuses_bad_or_taken_names(jobs, topic_csv):
     with pytest.raises(ConfigError, match="cannot be used as a run name"):
-        start_run(config(topic_csv, "minilm"), name="../escape")
+        start_run(config(topic_csv, "minilm"), folder="../escape")
     (jobs / "runs" / "taken").mkdir(parents=True)
     with pytest.raises(ConfigError, match="already exists"):
-        start_run(config(topic_csv, "minilm"), name="taken")
+        start_run(config(topic_csv, "minilm"), folder="taken")
     assert not (jobs / "escape").exists() and not list((jobs / "runs").glob("*/config.json"))
 
 

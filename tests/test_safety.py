@@ -312,7 +312,7 @@ def test_a_300_character_run_name_is_refused_plainly(tmp_path):
 
     config = TrainConfig(data="d.csv", model="minilm", strategy="frozen")
     with pytest.raises(ConfigError, match="at most 100 characters .*has 300"):
-        jobs.start_run(config, name="x" * 300, root=tmp_path)
+        jobs.start_run(config, folder="x" * 300, root=tmp_path)
     assert not list(tmp_path.iterdir())
 
 

@@ -35,7 +35,16 @@ from typing import Any
 from engine.core.config import TrainConfig
 from engine.core.errors import ConfigError, StorageError, TrainingError, storage_problem
 from engine.core.locks import RUN_LOCK, pid_alive, run_lock_held, try_lock
-from engine.core.rundir import ACTIVE, FINISHED, RunDir, completed_message, list_runs, read_json, write_json_atomic
+from engine.core.rundir import (
+    ACTIVE,
+    FINISHED,
+    RunDir,
+    check_about,
+    completed_message,
+    list_runs,
+    read_json,
+    write_json_atomic,
+)
 from engine.core.words import format_bytes, listed
 from engine.core.workspace import PROJECT_ROOT, runs_dir
 
@@ -86,11 +95,11 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _reserve(root: Path, config: TrainConfig, name: str | None) -> Path:
+def _reserve(root: Path, config: TrainConfig, folder: str | None) -> Path:
     """Create the run folder; two starts in the same second get different names."""
     root.mkdir(parents=True, exist_ok=True)
-    if name is not None:
-        path = root / _check_name(name)
+    if folder is not None:
+        path = root / _check_name(folder)
         try:
             path.mkdir()
         except FileExistsError:
@@ -173,9 +182,11 @@ def latest_run(root: Path | None = None) -> RunDir | None:
     return runs[0] if runs else None
 
 
-def prepare_run(config: TrainConfig, out: str | Path) -> RunDir:
-    """Create the run directory and write config.json and a queued status (before any training)."""
+def prepare_run(config: TrainConfig, out: str | Path, name: str | None = None, note: str | None = None) -> RunDir:
+    """Create the run directory and write config.json, the run's name and note, and a queued status
+    (before any training)."""
     run = RunDir(out)
+    about = about_or_error(name, note)
     if run.config_path.exists():
         raise ConfigError(
             f"{run.path} already holds a run. Use --resume {run.path} to continue it, or choose another --out."
@@ -191,6 +202,8 @@ def prepare_run(config: TrainConfig, out: str | Path) -> RunDir:
     try:
         run.path.mkdir(parents=True, exist_ok=True)
         config.save(run.config_path)
+        if about["name"] or about["note"]:
+            run.set_about(**about)
         run.set_status("queued", "Waiting to start")
     except OSError as exc:
         problem = storage_problem(exc, run.path, then="start again")
@@ -279,8 +292,27 @@ def _absolute_paths(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(config, **changes) if changes else config
 
 
-def start_run(config: TrainConfig, name: str | None = None, root: Path | None = None) -> RunDir:
-    """Create a run (config.json, status "queued") and start its worker; returns at once."""
+def about_or_error(name: str | None, note: str | None) -> dict[str, str | None]:
+    """The run's name and note as stored, or a ConfigError that says what is too long."""
+    try:
+        return check_about(name, note)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} Shorten it.") from None
+
+
+def start_run(
+    config: TrainConfig,
+    name: str | None = None,
+    note: str | None = None,
+    root: Path | None = None,
+    folder: str | None = None,
+) -> RunDir:
+    """Create a run (config.json, status "queued") and start its worker; returns at once.
+
+    ``name`` and ``note`` are the user's words for the run (lists show the name); ``folder`` names
+    the run's folder (default: the time, the model and the strategy).
+    """
+    about_or_error(name, note)  # before anything is created
     config = _absolute_paths(config)
     root = Path(root).resolve() if root is not None else runs_dir()
     settings = config.to_dict()
@@ -290,10 +322,10 @@ def start_run(config: TrainConfig, name: str | None = None, root: Path | None = 
             f"The run '{twin.name}' with exactly these settings is already {twin.status().get('state')}: it would "
             "give the same result. Wait for it, or change a setting (the seed, for example) to start another."
         )
-    path = _reserve(root, config, name)
+    path = _reserve(root, config, folder)
     fd = _acquire_run_lock(RunDir(path))  # held from before "queued" is written until the worker exits
     try:
-        run = prepare_run(config, path)
+        run = prepare_run(config, path, name, note)
         _spawn(run, fd, resume=False)
     finally:
         os.close(fd)  # the worker keeps its inherited copy of the locked file

@@ -3,6 +3,7 @@
 ```
 RUN_DIR/
   config.json       TrainConfig, written before training starts
+  about.json        {"name", "note"}: the user's words for the run (optional, editable any time)
   status.json       {"state": queued|running|completed|failed|cancelled, "message", "progress", ...}
   events.jsonl      one JSON object per logging step and per evaluation (append-only)
   metrics.json      test-split metrics, written at the end
@@ -30,6 +31,23 @@ STATES = ("queued", "running", "completed", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 FINISHED = ("completed", "failed", "cancelled")
 DAMAGED = "damaged"  # listed runs only: a config, status or metrics file that cannot be read
+MAX_NAME_CHARS = 100  # a run's name: one line that lists and charts can show
+MAX_NOTE_CHARS = 2000
+
+
+def check_about(name: str | None, note: str | None) -> dict[str, str | None]:
+    """A run's name and note as stored: stripped, empty as None, within the limits (ValueError otherwise).
+
+    >>> check_about("  Spam, LoRA at 64 tokens ", "")
+    {'name': 'Spam, LoRA at 64 tokens', 'note': None}
+    """
+    name = " ".join(str(name or "").split()) or None  # one line
+    note = str(note or "").strip() or None
+    if name is not None and len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"A run's name can have at most {MAX_NAME_CHARS} characters (this one has {len(name)}).")
+    if note is not None and len(note) > MAX_NOTE_CHARS:
+        raise ValueError(f"A run's note can have at most {MAX_NOTE_CHARS:,} characters (this one has {len(note):,}).")
+    return {"name": name, "note": note}
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -103,6 +121,10 @@ class RunDir:
         return self.path / "config.json"
 
     @property
+    def about_path(self) -> Path:
+        return self.path / "about.json"
+
+    @property
     def status_path(self) -> Path:
         return self.path / "status.json"
 
@@ -133,6 +155,19 @@ class RunDir:
     @property
     def name(self) -> str:
         return self.path.name
+
+    # --- name and note -----------------------------------------------------------------
+    def about(self) -> dict[str, str | None]:
+        """The run's name (its folder's name when none was given) and note."""
+        about = read_object(self.about_path) or {}
+        name, note = about.get("name"), about.get("note")
+        return {
+            "name": name if isinstance(name, str) and name else self.name,
+            "note": note if isinstance(note, str) and note else None,
+        }
+
+    def set_about(self, name: str | None, note: str | None) -> None:
+        write_json_atomic(self.about_path, check_about(name, note))
 
     # --- status ------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -272,14 +307,17 @@ def list_runs(root: str | Path) -> list[dict[str, Any]]:
         if not run.config_path.is_file():
             continue  # not a run
         # Each file read once: its content and, when it is damaged, why.
-        (config, config_problem), (loaded, status_problem), (metrics, metrics_problem) = (
-            load_object(path) for path in (run.config_path, run.status_path, run.metrics_path)
+        (config, config_problem), (loaded, status_problem), (metrics, metrics_problem), (about, _) = (
+            load_object(path) for path in (run.config_path, run.status_path, run.metrics_path, run.about_path)
         )
+        about = about or {}
         config, metrics, status = config or {}, metrics or {}, _status(loaded, status_problem)
         problems = [p for p in (config_problem, status_problem, metrics_problem) if p]
         runs.append(
             {
                 "run": run.name,
+                "name": _text(about.get("name")) or run.name,  # what lists show
+                "note": _text(about.get("note")),
                 "path": str(path),
                 # A run whose files are damaged is listed as such (it can be deleted), never skipped or raised.
                 "state": DAMAGED if problems else status.get("state", "unknown"),

@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from engine.core.config import TrainConfig
 from engine.core.errors import ConfigError, StorageError, TrainingError, TransferLabError, storage_problem
 from engine.core.faults import ENV as FAULT_ENV
 from engine.core.faults import kill_point
-from engine.core.metrics import classification_metrics
+from engine.core.metrics import classification_metrics, small_split_warning
 from engine.core.policy import (
     EARLY_STOPPING_PATIENCE,
     MAX_EVALUATIONS,
@@ -346,6 +347,16 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     train_seconds = time.time() - started + outcome.seconds_before
     probs = outcome.probs
     metrics = classification_metrics(splits.test.labels, probs.argmax(-1), splits.label_names)
+    unit = get_task(config.task).unit
+    validation_counts = Counter(splits.label_names[i] for i in splits.validation.labels)
+    small_splits = [
+        warning
+        for warning in (
+            small_split_warning(validation_counts, "validation", unit) if len(splits.validation) else None,
+            small_split_warning({k: v["support"] for k, v in metrics["per_class"].items()}, "test", unit),
+        )
+        if warning
+    ]
     metrics.update(
         task=task.name,
         trainable_params=trainable,
@@ -368,6 +379,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         validation_examples=len(splits.validation),
         test_examples=len(splits.test),
         data_warnings=splits.train.warnings,
+        evaluation_warnings=small_splits,
         notes=[*split_notes, *outcome.notes],
     )
 
