@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import gate, sidebar
+from ui import gate, setup, sidebar
 
 # A local icon: a Material icon as page_icon makes the browser fetch it from fonts.gstatic.com.
 st.set_page_config(page_title="TransferLab", page_icon=str(Path(__file__).parent / "ui" / "favicon.png"), layout="wide")
@@ -26,5 +26,10 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+# The setup made in an earlier session of this browser (a reload, a server restart) comes back first.
+setup.restore(st.session_state, st.query_params, shared=gate.needs_login(gate.server_address()))
 sidebar.show()
-page.run()
+try:
+    page.run()
+finally:  # also when the page reruns or stops early: the choice just made is kept
+    setup.save(st.session_state, st.query_params)

@@ -9,7 +9,13 @@ import streamlit as st
 
 from engine.core.config import TrainConfig
 from engine.core.errors import TransferLabError
-from engine.core.formats import MAX_FILE_BYTES, archive_upload_types, label_table_upload_types, table_upload_types
+from engine.core.formats import (
+    MAX_FILE_BYTES,
+    archive_upload_types,
+    is_image_data,
+    label_table_upload_types,
+    table_upload_types,
+)
 from engine.core.tasks import task_of_data
 from engine.core.words import markdown_text as md
 from engine.core.workspace import PROJECT_ROOT
@@ -17,12 +23,13 @@ from engine.data import images, tables
 from engine.data import text as text_data
 from engine.data.columns import guess_columns
 from engine.data.dataset import training_splits
-from engine.data.uploads import list_uploads, save_upload
+from engine.data.uploads import list_uploads, record_training_data, save_upload
 from ui import charts
 from ui import format as fmt
 from ui.gallery import show_pictures
 from ui.memo import memo
 from ui.router import ensure_router
+from ui.setup import NOTE_KEY as SETUP_NOTE
 from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, match_model_to_task
 from ui.widgets import init_state, show_error
 
@@ -33,7 +40,7 @@ SOURCES = {
     "upload": "Upload a file",
     "demo": "Use the demo data (spam e-mails)",
     "demo_images": "Use the demo pictures (Fashion)",
-    "earlier": "An earlier upload",
+    "earlier": "An earlier file",
 }
 _DEFAULTS = TrainConfig(data="-")
 
@@ -110,14 +117,16 @@ def choose_file() -> str | None:
         by_path = {u["path"]: u for u in uploads}
         paths = list(by_path)
         current = st.session_state.data_path
+        st.caption(
+            "Files uploaded here before that were ready to train on, the one used last first. Files labelled on "
+            "Try it and files that had a problem are not listed."
+        )
         return st.selectbox(
-            "Earlier uploads",
+            "Earlier files",
             paths,
             index=paths.index(current) if current in paths else 0,
             key="w_earlier_upload",
-            format_func=lambda p: (
-                f"{by_path[p]['name']} ({fmt.size(by_path[p]['size'])}, uploaded {fmt.when(by_path[p]['uploaded_at'])})"
-            ),
+            format_func=lambda p: upload_label(by_path[p]),
         )
     uploaded = st.file_uploader(
         "A file with one column of texts and one of labels, or a ZIP of pictures with one folder per class",
@@ -132,6 +141,15 @@ def choose_file() -> str | None:
             return st.session_state.data_path
         return None
     return store_upload(uploaded)
+
+
+def upload_label(upload: dict) -> str:
+    """E.g. "tickets.csv (1,204 rows, 3 classes; 85 KB, used 2026-12-02 16:10)"."""
+    unit = "pictures" if is_image_data(upload["name"]) else "rows"
+    return (
+        f"{upload['name']} ({upload['rows']:,} {unit}, {upload['classes']} classes; {fmt.size(upload['size'])}, "
+        f"used {fmt.when(upload['validated_at'])})"
+    )
 
 
 def pick_columns(path: str, columns: list[str], guessed: tuple[str | None, str | None]) -> tuple[str, str]:
@@ -198,6 +216,9 @@ def show_dataset(path: str) -> None:
         f"95% are under {lengths['p95']:,}, the longest {lengths['max']:,}."
     )
     st.session_state.data_summary = {**summary, **sizes}
+    record_training_data(
+        path, rows=len(dataset), classes=len(counts), text_column=text_column, label_column=label_column
+    )
     st.success(f"Ready: {len(dataset):,} examples in {len(counts)} classes.", icon=":material/check_circle:")
     st.page_link("pages/model.py", label="Next: choose a model and a strategy", icon=":material/arrow_forward:")
 
@@ -301,6 +322,7 @@ def show_pictures_dataset(path: str) -> None:
         return
     st.caption(f"Split per class with seed {_DEFAULTS.seed}.")
     st.session_state.data_summary = {**summary, **split}
+    record_training_data(path, rows=summary["rows"], classes=len(counts))
     st.success(f"Ready: {summary['rows']:,} pictures in {len(counts)} classes.", icon=":material/check_circle:")
     st.page_link("pages/model.py", label="Next: choose a model and a strategy", icon=":material/arrow_forward:")
 
@@ -313,6 +335,8 @@ st.caption(
     "Give TransferLab a file of texts with their labels, or a ZIP of pictures in one folder per class. "
     "Nothing in your files is changed."
 )
+for note in st.session_state.pop(SETUP_NOTE, None) or []:
+    st.info(md(note), icon=":material/info:")  # what an earlier session chose and is gone
 chosen = choose_file()
 if chosen != st.session_state.data_path:
     st.session_state.data_path = chosen

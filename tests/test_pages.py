@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from engine.core.config import TrainConfig
 from engine.core.rundir import FINISHED, RunDir, write_json_atomic
 from engine.core.words import markdown_text as md
+from engine.data.uploads import save_upload
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["pages/data.py", "pages/model.py", "pages/train.py", "pages/results.py", "pages/try_it.py", "pages/runs.py"]
@@ -153,6 +154,18 @@ def test_upload_is_stored_by_content_and_columns_can_be_changed(workspace, tmp_p
     at2 = open_app()
     at2.radio(key="w_data_source").set_value("earlier").run()
     assert at2.session_state["data_path"] == str(path)
+
+
+def test_earlier_files_are_only_those_that_were_ready_to_train_on(workspace, tmp_path):
+    at = upload(open_app(), "good.csv", write_csv(tmp_path / "good.csv", make_rows(10)).read_bytes())
+    assert any("Ready: 30 examples" in s for s in texts(at.success))
+    upload(at, "broken.csv", b"text,label\nonly one,a\n")  # refused: one example
+    assert at.error
+    save_upload(b"text\nto be labelled\n", "to label.csv")  # as Try it stores the files it labels
+    at2 = open_app()
+    at2.radio(key="w_data_source").set_value("earlier").run()
+    box = at2.selectbox(key="w_earlier_upload")
+    assert len(box.options) == 1 and box.options[0].startswith("good.csv (30 rows, 3 classes;")
 
 
 def test_imbalanced_classes_are_warned_about(workspace, tmp_path):

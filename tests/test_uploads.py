@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,7 +13,7 @@ from engine.core.errors import DataError
 from engine.core.formats import is_image_data
 from engine.data.images import load_image_dataset
 from engine.data.text import load_text_dataset
-from engine.data.uploads import list_uploads, safe_filename, save_upload
+from engine.data.uploads import list_uploads, record_training_data, safe_filename, save_upload
 
 CSV = b"text,label\nthe parcel is late,shipping\nrefund my card,billing\n"
 
@@ -23,7 +24,7 @@ def test_same_bytes_same_path_without_rewriting(workspace):
     os.utime(first, (1_000_000, 1_000_000))  # an old upload
     again = save_upload(CSV, "tickets.csv")
     assert again == first and again.stat().st_mtime == 1_000_000  # not written a second time
-    assert [u["path"] for u in list_uploads()] == [str(first)]
+    assert len(list((workspace / "uploads").rglob("tickets.csv"))) == 1
 
 
 def test_different_names_or_bytes_get_different_paths(workspace):
@@ -68,20 +69,40 @@ def test_too_large_uploads_are_refused_with_the_limit(workspace, monkeypatch):
     assert not list((workspace / "uploads").rglob("*.csv"))
 
 
-def test_list_uploads_newest_first_and_loadable(workspace):
+def test_only_files_that_validated_as_training_data_are_listed_the_last_validated_first(workspace, monkeypatch):
     old = save_upload(CSV, "old.csv")
-    os.utime(old, (1_000_000, 1_000_000))
     new = save_upload(CSV.replace(b"late", b"lost"), "new.csv")
+    save_upload(b"text\nscore me\n", "to label.csv")  # uploaded on Try it: never validated as training data
+    save_upload(b"not,a\ntable", "rejected.csv")  # refused by the Data page
     (new.parent / ".upload-half.tmp").write_bytes(b"partial")  # a write in progress is not listed
+    assert list_uploads() == []
+    clock = iter([1000.0, 2000.0, 3000.0])
+    monkeypatch.setattr(uploads, "time", SimpleNamespace(time=lambda: next(clock)))
+    record_training_data(old, rows=2, classes=2, text_column="text", label_column="label")
+    record_training_data(new, rows=2, classes=2)
     listed = list_uploads()
     assert [u["name"] for u in listed] == ["new.csv", "old.csv"]
-    assert listed[0] == {
-        "name": "new.csv",
-        "path": str(new),
-        "size": new.stat().st_size,
-        "uploaded_at": new.stat().st_mtime,
+    assert listed[1] == {
+        "name": "old.csv",
+        "path": str(old),
+        "size": old.stat().st_size,
+        "rows": 2,
+        "classes": 2,
+        "validated_at": 1000.0,
+        "text_column": "text",
+        "label_column": "label",
     }
+    record_training_data(old, rows=2, classes=2)  # chosen and validated again: first now
+    assert [u["name"] for u in list_uploads()] == ["old.csv", "new.csv"]
     assert load_text_dataset(listed[1]["path"]).label_names == ["billing", "shipping"]
+
+
+def test_the_demo_data_and_files_outside_the_uploads_are_not_recorded(workspace, tmp_path):
+    record_training_data(Path(__file__).resolve().parent.parent / "data" / "spam_emails.csv", rows=5882, classes=2)
+    outside = tmp_path / "x.csv"
+    outside.write_bytes(CSV)
+    record_training_data(outside, rows=2, classes=2)
+    assert list_uploads() == [] and not (tmp_path / ".x.csv.json").exists()
 
 
 def test_no_uploads_yet(workspace):
@@ -92,7 +113,6 @@ def test_zip_uploads_are_stored_as_they_are_and_load_as_images(workspace):
     demo = (Path(__file__).resolve().parent.parent / "data" / "fashion_demo.zip").read_bytes()
     path = save_upload(demo, "C:\\Users\\me\\fashion_demo.zip")
     assert path.name == "fashion_demo.zip" and path.read_bytes() == demo and is_image_data(path)
-    assert [u["name"] for u in list_uploads()] == ["fashion_demo.zip"]
     data = load_image_dataset(path)
     assert len(data) == 1000 and data.source == "fashion_demo.zip"
 

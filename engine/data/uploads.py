@@ -16,9 +16,11 @@ Torch-free: the Streamlit process imports this module.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tempfile
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -77,16 +79,45 @@ def save_upload(data: bytes, filename: str) -> Path:
     return path
 
 
+def _facts_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.json")  # hidden: never listed as an upload itself
+
+
+def record_training_data(path: str | Path, rows: int, classes: int, **facts: Any) -> None:
+    """Remember that the stored upload at ``path`` validated as training data, with its size.
+
+    Only such files are offered again as "an earlier upload": not the rejected ones, not files
+    uploaded to be labelled on Try it, not labels files.
+    """
+    path = Path(path)
+    if path.parent.parent != uploads_dir() or not path.is_file():
+        return  # the demo data, or a file outside the uploads
+    record = {"rows": int(rows), "classes": int(classes), "validated_at": time.time(), **facts}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".facts-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f, default=str)
+        os.replace(tmp, _facts_path(path))
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)  # a full disk: the file is simply not offered again
+
+
 def list_uploads() -> list[dict[str, Any]]:
-    """Earlier uploads, newest first: ``[{"name", "path", "size", "uploaded_at"}]``."""
+    """Earlier uploads that validated as training data, the one validated last first:
+    ``[{"name", "path", "size", "rows", "classes", "validated_at", ...}]``."""
     uploads = []
     for folder in uploads_dir().iterdir():
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
             if path.name.startswith(".") or not path.is_file():
-                continue  # a temp file being written
-            stat = path.stat()
-            uploads.append({"name": path.name, "path": str(path), "size": stat.st_size, "uploaded_at": stat.st_mtime})
-    uploads.sort(key=lambda u: u["uploaded_at"], reverse=True)
+                continue  # a temp file being written, or a file's facts
+            try:
+                facts = json.loads(_facts_path(path).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # never validated as training data
+            if not isinstance(facts, dict) or not isinstance(facts.get("validated_at"), (int, float)):
+                continue
+            uploads.append({**facts, "name": path.name, "path": str(path), "size": path.stat().st_size})
+    uploads.sort(key=lambda u: u["validated_at"], reverse=True)
     return uploads

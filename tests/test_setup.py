@@ -1,0 +1,103 @@
+"""The user's setup survives a browser reload and a server restart (a new session of the same address)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import make_rows, write_csv
+from streamlit.testing.v1 import AppTest
+
+from ui import setup
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def session(query: dict | None = None, page: str | None = None) -> AppTest:
+    """A new browser session (a reload, or the first request after a server restart) at this address."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params.update(query or {})
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def make_a_setup(csv: Path) -> AppTest:
+    at = session()
+    at.radio(key="w_data_source").set_value("upload").run()
+    at.file_uploader[0].set_value((csv.name, csv.read_bytes(), "text/csv")).run()
+    assert at.session_state.data_summary is not None
+    at.switch_page("pages/model.py").run()
+    at.radio(key="w_strategy").set_value("full").run()
+    at.segmented_control(key="w_preset").set_value("Best quality").run()
+    at.number_input(key="w_epochs").set_value(7).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_reload_finds_the_data_model_strategy_preset_and_settings(workspace, tmp_path):
+    before = make_a_setup(write_csv(tmp_path / "tickets.csv", make_rows(30)))
+    setup_id = before.session_state[setup.ID_KEY]
+    assert before.query_params[setup.QUERY_KEY] == setup_id  # the address names the setup
+
+    at = session({setup.QUERY_KEY: setup_id}, page="pages/model.py")
+    assert at.session_state.data_name == "tickets.csv"
+    assert at.session_state.strategy == "full" and at.radio(key="w_strategy").value == "full"
+    assert at.session_state.preset == "Best quality"
+    assert at.number_input(key="w_epochs").value == 7  # the Advanced settings, not the preset's again
+
+    at.switch_page("pages/train.py").run()
+    table = at.dataframe[0].value
+    shown = dict(zip(table["setting"], table["value"], strict=True))
+    assert shown["data"].startswith("tickets.csv") and shown["strategy"] == "full" and shown["epochs"] == "7"
+    assert not [i for i in at.info if "Choose your data first" in i.value]
+
+    at.switch_page("pages/data.py").run()
+    assert at.selectbox(key="text_col:" + at.session_state.data_path).value == "text"
+    assert [c.value for c in at.caption if c.value.startswith("Using tickets")]
+
+
+def test_a_new_tab_on_this_computer_finds_the_newest_setup(workspace, tmp_path):
+    make_a_setup(write_csv(tmp_path / "tickets.csv", make_rows(30)))
+    at = session(page="pages/model.py")  # no setup in the address
+    assert at.session_state.strategy == "full"
+
+
+def test_a_shared_dashboard_never_hands_one_persons_setup_to_another(workspace, tmp_path, monkeypatch):
+    before = make_a_setup(write_csv(tmp_path / "tickets.csv", make_rows(30)))
+    monkeypatch.setattr("ui.gate.needs_login", lambda address: True)
+    monkeypatch.setattr("ui.gate.require_access", lambda: None)
+    stranger = session(page="pages/model.py")
+    assert stranger.session_state.data_path is None and stranger.session_state.strategy != "full"
+    same_person = session({setup.QUERY_KEY: before.session_state[setup.ID_KEY]}, page="pages/model.py")
+    assert same_person.session_state.strategy == "full"
+
+
+def test_a_setup_whose_file_is_gone_says_so_and_keeps_the_rest(workspace, tmp_path):
+    before = make_a_setup(write_csv(tmp_path / "tickets.csv", make_rows(30)))
+    Path(before.session_state.data_path).unlink()  # cleaned up since
+    at = session({setup.QUERY_KEY: before.session_state[setup.ID_KEY]})
+    assert at.session_state.data_path is None
+    assert [i for i in at.info if "is no longer on this computer" in i.value]
+    at.switch_page("pages/model.py").run()
+    assert at.session_state.model == "minilm"
+
+
+def test_a_damaged_or_foreign_setup_id_starts_fresh(workspace):
+    (setup.setups_dir() / "abcdefgh12.json").write_text("{not json", encoding="utf-8")
+    for wanted in ("abcdefgh12", "../../etc/passwd", "x"):
+        at = session({setup.QUERY_KEY: wanted})
+        assert at.session_state.data_path is None
+        assert at.session_state[setup.ID_KEY] != wanted
+
+
+def test_an_unchanged_setup_is_not_rewritten(workspace, tmp_path):
+    before = make_a_setup(write_csv(tmp_path / "tickets.csv", make_rows(30)))
+    path = setup.setups_dir() / f"{before.session_state[setup.ID_KEY]}.json"
+    stored = json.loads(path.read_text())
+    assert stored["strategy"] == "full" and stored["settings_for"] == ["text", "full", "Best quality"]
+    mtime = path.stat().st_mtime_ns
+    before.switch_page("pages/runs.py").run()
+    assert path.stat().st_mtime_ns == mtime
