@@ -19,6 +19,7 @@ from engine.estimate import Estimate, estimate, recommend_strategy
 from engine.estimate.text import mean_tokens_from_chars
 from ui import format as fmt
 from ui import gate
+from ui.memo import memo
 from ui.router import ensure_router
 from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, build_config, match_model_to_task
 from ui.widgets import init_state, show_error
@@ -49,6 +50,16 @@ def model_problem(name: str) -> str | None:
 @st.cache_data(max_entries=32, show_spinner="Estimating…")
 def cached_estimate(config_json: str, n_train: int, num_labels: int, mean_tokens: float | None) -> Estimate:
     return estimate(TrainConfig.from_dict(json.loads(config_json)), n_train, mean_tokens, num_labels=num_labels)
+
+
+@memo("Counting the tokens of your texts…")
+def input_notes(task: str, config_json: str) -> list[str]:
+    """What the settings do to the training inputs (texts: how many the max length cuts)."""
+    info = get_task(task)
+    if not info.input_notes:
+        return []
+    config = TrainConfig.from_dict(json.loads(config_json))
+    return info.load("input_notes")(config, info.load("loader")(config))
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -289,6 +300,11 @@ def show_estimate(summary: dict | None, task: str) -> None:
         st.info(f"No estimate for this model yet: {md(exc)}", icon=":material/info:")
         st.page_link("pages/train.py", label="Next: start training", icon=":material/arrow_forward:")
         return
+    try:
+        for note in input_notes(task, json.dumps(config.to_dict())):
+            st.info(md(note), icon=":material/content_cut:")
+    except TransferLabError as exc:
+        show_error(exc)
     cols = st.columns(3)
     cols[0].metric(
         "Trainable parameters",

@@ -50,6 +50,9 @@ class TaskInfo:
     model_kind: str  # "a text model", "an image model"
     model_hint: str  # the models to suggest when the user picked one of another task
     input_help: str  # what to give a model of this task to predict on
+    # (config, dataset) -> sentences on what the settings do to the inputs, shown before training
+    # (texts: how many the max length cuts); "" when the task has none
+    input_notes: str = ""
 
     def load(self, name: str) -> Any:
         return load_attribute(getattr(self, name))
@@ -122,5 +125,6 @@ register(
         model_kind="a text model",
         model_hint="minilm (works offline), smollm2, or a Hugging Face model such as bert-base-uncased",
         input_help="a table of texts (CSV, TSV, JSON/JSONL, Parquet or Excel)",
+        input_notes="engine.estimate.cut:input_notes",
     )
 )

@@ -371,6 +371,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         epochs=epochs,
         steps=outcome.steps,
         max_length=task.info.get("max_length"),
+        inputs_cut=task.info.get("inputs_cut"),  # texts: the share of training texts cut at max_length
         image_size=task.info.get("image_size"),
         best_validation_macro_f1=outcome.best_validation_macro_f1,
         best_checkpoint=outcome.best_checkpoint,

@@ -86,13 +86,13 @@ class TextTask(Task):
         self.tokenizer = load_tokenizer(resolved)
         backbone = load_backbone(resolved, pretrained=strategy.pretrained)
         limit = model_token_limit(backbone.config, self.tokenizer)
-        self.max_length, note = choose_max_length(
-            config.max_length, token_lengths(self.tokenizer, splits.train.texts), limit, device.kind
-        )
+        lengths = token_lengths(self.tokenizer, splits.train.texts)
+        self.max_length, note = choose_max_length(config.max_length, lengths, limit, device.kind)
         self.notes = [note] if note else []
         backbone = strategy.prepare(backbone, config, self)
         self.classifier = TextClassifier(backbone, len(splits.label_names), pooling_for(backbone.config))
-        self.info = {"max_length": self.max_length}
+        cut = sum(n > self.max_length for n in lengths) / max(1, len(lengths))
+        self.info = {"max_length": self.max_length, "inputs_cut": cut}
 
     @classmethod
     def accepts(cls, resolved: ResolvedModel) -> bool:
