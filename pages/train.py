@@ -138,6 +138,43 @@ def log_lines(run: RunDir, events: list[dict]) -> list[str]:
     ]
 
 
+SPEED_HELP = (
+    "Training examples through the model per second, every pass over them counted: the same measure for every "
+    "strategy. While training, the rate of the latest steps; once done, over the whole time to train."
+)
+
+
+def timings(run: RunDir, status: dict, train_df: pd.DataFrame) -> tuple[str, str]:
+    """(time to train, examples per second) in words: a finished run's from metrics.json, the one
+    figure Results shows too; a live run's so far."""
+    metrics = (run.metrics() or {}) if status.get("state") == "completed" else {}
+    if isinstance(metrics.get("train_seconds"), (int, float)):
+        rate = metrics.get("train_samples_per_second")
+        return fmt.seconds(metrics["train_seconds"]), f"{rate:,.1f}" if isinstance(rate, (int, float)) else "–"
+    started = status.get("session_started_at") or status.get("started_at")
+    end = status.get("finished_at") or time.time()
+    live = f"{train_df['samples_per_second'].iloc[-1]:,.1f}" if not train_df.empty else "–"
+    return (fmt.seconds(end - started) if isinstance(started, (int, float)) else "–"), live
+
+
+def wall_time(run: RunDir, status: dict) -> str | None:
+    """A finished run's time from the click on Start to the end, beside its time to train."""
+    created, finished = status.get("created_at"), status.get("finished_at")
+    train_seconds = (run.metrics() or {}).get("train_seconds")
+    if status.get("state") != "completed" or not all(
+        isinstance(v, (int, float)) for v in (created, finished, train_seconds)
+    ):
+        return None
+    wall = finished - created
+    rest = wall - train_seconds
+    return f"From the click on Start to the end: {fmt.seconds(wall)}" + (
+        f"; the other {fmt.seconds(rest)} went to starting the worker and waiting for the device"
+        + (" (and the pause before resuming)." if any(e.get("type") == "resume" for e in run.events()) else ".")
+        if rest >= 1
+        else "."
+    )
+
+
 def cancel(run: RunDir) -> None:
     jobs.cancel_run(run)
 
@@ -189,16 +226,23 @@ def run_view(path: str, shown_state: str) -> None:
     st.progress(fraction, text=md(words))
 
     train_df, eval_df = charts.events_frames(events)
-    started = status.get("started_at")
-    end = status.get("finished_at") or time.time()
     cols = st.columns(4)
     p = status.get("progress") or {}
     cols[0].metric("Epoch", f"{p['epoch']:.1f}" if isinstance(p.get("epoch"), (int, float)) else "–")
-    cols[1].metric("Samples / s", f"{train_df['samples_per_second'].iloc[-1]:.1f}" if not train_df.empty else "–")
-    cols[2].metric("Elapsed", fmt.seconds(end - started) if started else "–")
+    time_to_train, speed = timings(run, status, train_df)
+    cols[1].metric("Examples / s", speed, help=SPEED_HELP)
+    cols[2].metric(
+        "Time to train" if state == "completed" else "Time so far",
+        time_to_train,
+        help="From loading the data to the test predictions (every session of a resumed run counted). "
+        "Results shows the same time.",
+    )
     best = eval_df["eval_macro_f1"].max() if "eval_macro_f1" in eval_df else None
     cols[3].metric("Best validation macro-F1", f"{best:.3f}" if best is not None and best == best else "–")
 
+    wall = wall_time(run, status)
+    if wall:
+        st.caption(wall)
     st.caption("Latest log lines")
     st.code("\n".join(log_lines(run, events)) or "(nothing yet)", language=None)
 

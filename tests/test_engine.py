@@ -130,6 +130,19 @@ def test_strategy_trains_and_writes_the_whole_run_directory(
     ):
         assert key in metrics, key
     assert metrics["labels"] == ["billing", "shipping", "tech"]
+    # 95% intervals around the scores; the tiny test split (a few examples a class) is warned about.
+    for name in ("accuracy", "macro_f1"):
+        low, high = metrics[f"{name}_ci"]
+        assert 0 <= low <= metrics[name] <= high <= 1 and high > low
+    assert any(w.startswith("The test split has") for w in metrics["evaluation_warnings"])
+    # One speed for every strategy: training examples (each pass counted) per second of the time to train.
+    assert metrics["train_samples_per_second"] == pytest.approx(
+        metrics["train_examples"] * metrics["passes"] / metrics["train_seconds"]
+    )
+    start = next(e["time"] for e in events if e["type"] == "start")
+    assert metrics["train_seconds"] <= run.status()["finished_at"] - start  # from loading the data on
+    assert metrics["train_seconds"] >= next(e["time"] for e in events if e["type"] == "setup") - start
+    assert metrics["inputs_cut"] == 0  # the tiny texts fit
     predictions = read_predictions(run.predictions_path)
     assert len(predictions) == metrics["test_examples"] == sum(map(sum, metrics["confusion_matrix"]))
     assert sum(p["true_label"] == p["predicted_label"] for p in predictions) / len(predictions) == pytest.approx(
@@ -304,7 +317,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, workspace, tiny_b
     metrics = run.metrics()
     assert metrics["epochs"] == 3
     checkpoint_time = next(e["time"] for e in events if e["type"] == "checkpoint")
-    first_session = checkpoint_time - next(e["time"] for e in events if e["type"] == "setup")
+    first_session = checkpoint_time - next(e["time"] for e in events if e["type"] == "start")
     assert metrics["train_seconds"] > first_session  # both sessions count
 
 

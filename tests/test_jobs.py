@@ -350,3 +350,26 @@ def test_the_same_settings_are_not_started_twice_while_the_first_is_going(tmp_pa
     with pytest.raises(ConfigError, match="'going' with exactly these settings is already running"):
         jobs.start_run(config, root=tmp_path / "runs")
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["going"]  # nothing reserved
+
+
+def test_a_run_has_a_name_and_a_note_that_lists_show(tmp_path, topic_csv):
+    from engine.core.jobs import prepare_run
+    from engine.core.rundir import list_runs
+
+    named = prepare_run(config(topic_csv, "minilm"), tmp_path / "runs" / "a", "Tickets, LoRA  at 64\ntokens", "why")
+    prepare_run(config(topic_csv, "minilm"), tmp_path / "runs" / "b")
+    rows = {r["run"]: r for r in list_runs(tmp_path / "runs")}
+    assert (rows["a"]["name"], rows["a"]["note"]) == ("Tickets, LoRA at 64 tokens", "why")  # one line
+    assert (rows["b"]["name"], rows["b"]["note"]) == ("b", None)  # the folder's name when none was given
+    named.set_about("Renamed", None)
+    assert named.about() == {"name": "Renamed", "note": None}
+    with pytest.raises(ConfigError, match="at most 100 characters"):
+        prepare_run(config(topic_csv, "minilm"), tmp_path / "runs" / "c", "x" * 101)
+    assert not (tmp_path / "runs" / "c").exists()  # refused before anything was written
+
+
+def test_the_train_command_takes_a_name_and_a_note():
+    from engine.train import build_parser
+
+    args = build_parser().parse_args(["--out", "x", "--name", "First try", "--note", "demo data"])
+    assert (args.name, args.note) == ("First try", "demo data")

@@ -20,6 +20,7 @@ from engine.core.config import TrainConfig
 from engine.core.rundir import FINISHED, RunDir, write_json_atomic
 from engine.core.words import markdown_text as md
 from engine.data.uploads import save_upload
+from ui import format as fmt
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["pages/data.py", "pages/model.py", "pages/train.py", "pages/results.py", "pages/try_it.py", "pages/runs.py"]
@@ -276,12 +277,19 @@ def test_train_through_the_ui_then_results_try_it_and_runs(workspace, tiny_bert,
     assert any("Test accuracy" in s for s in texts(at.success))
     assert len(at.get("plotly_chart")) == 2  # loss and validation curves
     assert "No run in progress." in texts(at.sidebar.caption)
+    on_train = {m.label: m.value for m in at.metric}
+    assert any(c.startswith("From the click on Start to the end") for c in texts(at.caption))
 
     at.switch_page("pages/results.py").run()
     assert not at.exception and not at.error
     metrics = {m.label: m.value for m in at.metric}
-    assert set(metrics) == {"Accuracy", "Macro-F1", "Trainable parameters", "Train time"}
+    assert set(metrics) == {"Accuracy", "Macro-F1", "Trainable parameters", "Time to train"}
     assert float(metrics["Accuracy"]) == pytest.approx(run.metrics()["accuracy"], abs=5e-4)
+    # One duration and one speed everywhere: the Train page shows the figures Results shows (metrics.json's).
+    assert metrics["Time to train"] == on_train["Time to train"] == fmt.seconds(run.metrics()["train_seconds"])
+    assert on_train["Examples / s"] == f"{run.metrics()['train_samples_per_second']:,.1f}"
+    low, high = run.metrics()["accuracy_ci"]
+    assert f"95% interval {low:.3f}–{high:.3f}" in texts(at.caption)
     charts = at.get("plotly_chart")
     assert len(charts) == 4  # confusion matrix, per-class scores, loss, validation metrics
     assert '"Confusion matrix' in charts[0].proto.spec or "Confusion matrix" in charts[0].proto.spec
@@ -457,7 +465,8 @@ def test_trainable_parameters_show_a_count_not_a_zero_share(workspace):
     write_json_atomic(run.metrics_path, metrics)
     at = open_app("pages/results.py")
     [card] = [m.value for m in at.metric if m.label == "Trainable parameters"]
-    assert card == "770 (the classifier only)"
+    assert card == "770 of 22.7 M" and "the classifier only" in texts(at.caption)
     write_json_atomic(run.metrics_path, metrics | {"trainable_params": 74_498, "strategy": "lora"})
     at = open_app("pages/results.py")
-    assert [m.value for m in at.metric if m.label == "Trainable parameters"] == ["74.5 K (0.33%)"]
+    assert [m.value for m in at.metric if m.label == "Trainable parameters"] == ["74.5 K of 22.7 M"]
+    assert "0.33% of the model" in texts(at.caption)

@@ -61,23 +61,62 @@ def run_picker(runs: list[dict[str, Any]], key: str, label: str = "Run") -> dict
     return by_path[path]
 
 
+def interval(metrics: Mapping[str, Any], name: str) -> str | None:
+    """E.g. "95% interval 0.79–0.86" for ``accuracy``; None for a run from before intervals were kept."""
+    ci = metrics.get(f"{name}_ci")
+    if not (isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci)):
+        return None
+    if any(v != v for v in ci):  # NaN: no test examples
+        return None
+    return f"{metrics.get('confidence_level', 0.95):.0%} interval {ci[0]:.3f}–{ci[1]:.3f}"
+
+
+INTERVAL_HELP = (
+    "The test split is a sample: another sample of the same size would give a somewhat different score. "
+    "The interval holds the scores that 95 in 100 such samples would give (bootstrap over the test examples)."
+)
+
+
 def metric_cards(metrics: Mapping[str, Any]) -> None:
-    """Accuracy, macro-F1, the share of parameters trained and the train time, side by side."""
+    """Accuracy and macro-F1 with their intervals, the parameters trained and the time to train, side by side."""
     trainable, total = metrics.get("trainable_params"), metrics.get("total_params")
     share = metrics.get("trainable_share")
     if share is None and trainable and total:
         share = trainable / total
     cols = st.columns(4)
-    cols[0].metric("Accuracy", f"{metrics['accuracy']:.3f}" if "accuracy" in metrics else "n/a")
-    cols[1].metric("Macro-F1", f"{metrics['macro_f1']:.3f}" if "macro_f1" in metrics else "n/a")
-    # A count, with the share beside it: a frozen model's "0.00%" read as broken.
+    for col, name, title in ((cols[0], "accuracy", "Accuracy"), (cols[1], "macro_f1", "Macro-F1")):
+        value = metrics.get(name)
+        col.metric(title, f"{value:.3f}" if isinstance(value, (int, float)) else "n/a", help=INTERVAL_HELP)
+        words = interval(metrics, name)
+        if words:
+            col.caption(words)
+    # A count of the total, with what it is beneath: a frozen model's "0.00%" read as broken.
     value = fmt.params(trainable) if trainable is not None else "n/a"
+    if trainable is not None and total:
+        value += f" of {fmt.params(total)}"
+    cols[2].metric("Trainable parameters", value, help="The parameters training changed, of the model's total.")
     strategy = STRATEGIES.get(str(metrics.get("strategy")))
     if strategy is not None and strategy.trains == "head":
-        value += " (the classifier only)"
+        cols[2].caption("the classifier only")
     elif share is not None:
-        value += f" ({fmt.share(share)})"
-    cols[2].metric(
-        "Trainable parameters", value, help=f"{fmt.params(trainable)} of {fmt.params(total)} parameters were trained."
+        cols[2].caption(f"{fmt.share(share)} of the model")
+    rate = metrics.get("train_samples_per_second")
+    cols[3].metric(
+        "Time to train",
+        fmt.seconds(metrics.get("train_seconds")),
+        help="From loading the data to the test predictions (every session of a resumed run counted).",
     )
-    cols[3].metric("Train time", fmt.seconds(metrics.get("train_seconds")))
+    if isinstance(rate, (int, float)):
+        cols[3].caption(f"{rate:,.1f} training examples / s")
+
+
+def evaluation_notes(metrics: Mapping[str, Any], unit: str = "text") -> None:
+    """What to keep in mind when reading the scores: tiny splits, cut texts."""
+    for warning in metrics.get("evaluation_warnings") or []:
+        st.warning(md(warning), icon=":material/warning:")
+    cut, max_length = metrics.get("inputs_cut"), metrics.get("max_length")
+    if isinstance(cut, (int, float)) and cut > 0 and max_length:
+        st.caption(
+            f"{cut:.0%} of the training {unit}s were longer than {max_length} tokens and were cut there: the model "
+            "never saw their ends."
+        )

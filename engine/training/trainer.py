@@ -268,8 +268,8 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 
 def _seconds_before(events: list[dict[str, Any]], step: int) -> float:
-    """Training time of earlier sessions: from the first setup to the checkpoint we resume from."""
-    setup = next((e for e in events if e.get("type") == "setup"), None)
+    """Training time of earlier sessions: from the first start to the checkpoint we resume from."""
+    setup = next((e for e in events if e.get("type") in ("start", "setup")), None)
     saved = [e for e in events if e.get("type") == "checkpoint" and e.get("step") == step]
     if setup is None or not saved or step == 0:
         return 0.0
@@ -292,10 +292,13 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     from engine.training.recipes import RECIPES, RunContext
 
     transformers.logging.set_verbosity_error()
+    # The time to train runs from here (loading the data) to the test predictions, over every session.
+    started = time.time()
+    run.append_event({"type": "start", "resume": resume})
     removed = run.remove_leftovers()
     if removed:
         log.info("removed what an interrupted session left half-written: %s", ", ".join(removed))
-    run.set_status("running", "Loading data")
+    run.set_status("running", "Loading data", session_started_at=started)
     device = choose_device(config.device, config.threads)
     splits, split_notes = load_splits(config)
     for warning in [*splits.train.warnings, *split_notes]:
@@ -330,7 +333,6 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         }
     )
 
-    started = time.time()
     context = RunContext(
         config=config,
         run=run,
@@ -345,6 +347,9 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     )
     outcome = RECIPES[strategy.recipe](context)
     train_seconds = time.time() - started + outcome.seconds_before
+    # Passes over the training data: one for frozen features; fine-tuning may make more than its epochs
+    # (the minimum number of steps), or fewer (early stopping).
+    passes = outcome.steps * config.batch_size / len(splits.train) if outcome.steps else 1.0
     probs = outcome.probs
     metrics = classification_metrics(splits.test.labels, probs.argmax(-1), splits.label_names)
     unit = get_task(config.task).unit
@@ -363,7 +368,10 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         total_params=total,
         trainable_share=trainable / total,
         train_seconds=train_seconds,
-        train_samples_per_second=len(splits.train) * epochs / train_seconds,
+        passes=passes,
+        # One meaning for every strategy: training examples through the model (each pass counted) per
+        # second of the time to train.
+        train_samples_per_second=len(splits.train) * passes / train_seconds,
         device=device.name,
         precision=device.precision,
         model=config.model,
