@@ -12,7 +12,7 @@ from engine.core import jobs
 from engine.core.config import data_settings, task_settings
 from engine.core.errors import TransferLabError
 from engine.core.hardware import max_concurrent_runs
-from engine.core.rundir import FINISHED, RunDir
+from engine.core.rundir import FINISHED, MAX_NAME_CHARS, MAX_NOTE_CHARS, RunDir
 from engine.core.strategies import STRATEGIES
 from engine.core.tasks import get_task
 from engine.core.words import markdown_text as md
@@ -38,7 +38,7 @@ STATE_ICONS = {
 }
 
 ensure_router()
-init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS, **TRAIN_DEFAULTS})
+init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS, **TRAIN_DEFAULTS, "twin_run": None, "w_run_name": "", "w_run_note": ""})
 
 
 def followed_run() -> RunDir | None:
@@ -50,19 +50,29 @@ def followed_run() -> RunDir | None:
     return active[-1] if active else jobs.latest_run()
 
 
-def start() -> None:
-    refused = gate.model_problem_when_shared(str(st.session_state.model))
+def start(allow_twin: bool = False) -> None:
+    state = st.session_state
+    state.twin_run = None
+    refused = gate.model_problem_when_shared(str(state.model))
     if refused:
-        st.session_state.start_error = refused
+        state.start_error = refused
         return
     try:
-        config = build_config(st.session_state)
-        run = jobs.start_run(config)
-    except TransferLabError as exc:
-        st.session_state.start_error = str(exc)
+        config = build_config(state)
+        run = jobs.start_run(config, state.get("w_run_name"), state.get("w_run_note"), allow_twin=allow_twin)
+    except jobs.TwinRunError as exc:
+        state.start_error, state.twin_run = None, str(exc)  # ask first
         return
-    st.session_state.start_error = None
-    st.session_state.train_run = str(run.path)
+    except TransferLabError as exc:
+        state.start_error = str(exc)
+        return
+    state.start_error = None
+    state.train_run = str(run.path)
+    state.w_run_name = state.w_run_note = ""  # the next run gets its own words
+
+
+def keep_one() -> None:
+    st.session_state.twin_run = None
 
 
 def in_words(value) -> str:
@@ -115,9 +125,25 @@ def new_run_section() -> None:
     busy = len(jobs.active_runs()) >= max_concurrent_runs()
     if busy:
         st.caption("Another run is using the device: a new run waits in the queue and starts when it finishes.")
+    left, right = st.columns([1, 2])
+    left.text_input(
+        "Name (optional)",
+        key="w_run_name",
+        max_chars=MAX_NAME_CHARS,
+        placeholder="e.g. Tickets, LoRA, long texts",
+        help="What the lists show for this run; by default its start time, model and strategy.",
+    )
+    right.text_input(
+        "Note (optional)", key="w_run_note", max_chars=MAX_NOTE_CHARS, placeholder="What you are trying, and why"
+    )
     st.button("Start training", type="primary", icon=":material/play_arrow:", on_click=start, key="start_training")
     if state.get("start_error"):
         st.error(md(state.start_error), icon=":material/error:")
+    if state.get("twin_run"):
+        st.warning(md(state.twin_run), icon=":material/content_copy:")
+        yes, no = st.columns([1, 3])
+        yes.button("Start another anyway", on_click=start, args=(True,), key="start_twin")
+        no.button("Don't start it", on_click=keep_one, key="keep_one")
     st.page_link("pages/model.py", label="Change the model, strategy or settings", icon=":material/tune:")
 
 
@@ -203,7 +229,10 @@ def run_view(path: str, shown_state: str) -> None:
         st.rerun()  # started or ended: redraw the page so polling starts or stops
     events = event_tail(run)
 
-    st.markdown(f"#### {md(run.name)}")
+    about = run.about()
+    st.markdown(f"#### {md(about['name'])}")
+    if about["note"]:
+        st.caption(md(about["note"]))
     message = str(status.get("message", ""))
     icon = STATE_ICONS.get(state)
     if state == "failed":

@@ -470,3 +470,35 @@ def test_trainable_parameters_show_a_count_not_a_zero_share(workspace):
     at = open_app("pages/results.py")
     assert [m.value for m in at.metric if m.label == "Trainable parameters"] == ["74.5 K of 22.7 M"]
     assert "0.33% of the model" in texts(at.caption)
+
+
+def test_a_second_start_with_the_same_settings_asks_first(workspace, monkeypatch):
+    """The bug: a second click on Start silently queued an identical run (then it was refused outright)."""
+    from engine.core import jobs
+
+    started = []
+    twin = fake_run(workspace, "twin", state="queued")
+
+    def fake_start(config, name=None, note=None, allow_twin=False):
+        if started and not allow_twin:
+            raise jobs.TwinRunError(twin)
+        started.append((name, note))
+        return fake_run(workspace, f"started{len(started)}", state="queued")
+
+    monkeypatch.setattr(jobs, "start_run", fake_start)
+    at = open_app()
+    at.radio(key="w_data_source").set_value("demo").run()
+    at.switch_page("pages/train.py").run()
+    at.text_input(key="w_run_name").set_value("First try").run()
+    at.text_input(key="w_run_note").set_value("demo data").run()
+    at.button(key="start_training").click().run()
+    assert started == [("First try", "demo data")]
+    assert at.text_input(key="w_run_name").value == ""  # the next run gets its own name
+    at.button(key="start_training").click().run()
+    [question] = [w.value for w in at.warning if "exactly these settings" in w.value]
+    assert len(started) == 1
+    at.button(key="keep_one").click().run()
+    assert not [w for w in at.warning if "exactly these settings" in w.value] and len(started) == 1
+    at.button(key="start_training").click().run()
+    at.button(key="start_twin").click().run()
+    assert len(started) == 2 and not at.exception

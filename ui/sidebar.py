@@ -32,7 +32,7 @@ def _active_runs_view(was_active: bool) -> None:
     for run in active:
         status = run.status()
         fraction, words = live.progress(status)
-        st.markdown(f"**{md(str(status.get('state', '')).capitalize())}**: {md(run.name)}")
+        st.markdown(f"**{md(str(status.get('state', '')).capitalize())}**: {md(run.about()['name'])}")
         st.progress(fraction, text=md(words))
         message = str(status.get("message", ""))
         if status.get("state") == "queued" and message != words:

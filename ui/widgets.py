@@ -36,7 +36,7 @@ def completed_runs() -> list[dict[str, Any]]:
 def run_label(run: Mapping[str, Any]) -> str:
     accuracy = run.get("accuracy")
     score = f", accuracy {accuracy:.3f}" if isinstance(accuracy, (int, float)) else ""
-    return f"{run['run']} ({run.get('model')}, {run.get('strategy')}{score})"
+    return f"{run.get('name') or run['run']} ({run.get('model')}, {run.get('strategy')}{score})"
 
 
 def _remember(key: str) -> None:

@@ -300,28 +300,39 @@ def about_or_error(name: str | None, note: str | None) -> dict[str, str | None]:
         raise ConfigError(f"{exc} Shorten it.") from None
 
 
+class TwinRunError(ConfigError):
+    """A run with exactly the same settings is queued or training (a second click on Start?)."""
+
+    def __init__(self, twin: RunDir) -> None:
+        self.twin = twin
+        super().__init__(
+            f"The run '{twin.about()['name']}' with exactly these settings is already "
+            f"{twin.status().get('state')}: another would give the same result. Wait for it, or change a setting "
+            "(the seed, for example) to start another."
+        )
+
+
 def start_run(
     config: TrainConfig,
     name: str | None = None,
     note: str | None = None,
     root: Path | None = None,
     folder: str | None = None,
+    allow_twin: bool = False,
 ) -> RunDir:
     """Create a run (config.json, status "queued") and start its worker; returns at once.
 
     ``name`` and ``note`` are the user's words for the run (lists show the name); ``folder`` names
-    the run's folder (default: the time, the model and the strategy).
+    the run's folder (default: the time, the model and the strategy). The same settings as a run
+    queued or training raise :class:`TwinRunError` unless ``allow_twin`` (the user confirmed).
     """
     about_or_error(name, note)  # before anything is created
     config = _absolute_paths(config)
     root = Path(root).resolve() if root is not None else runs_dir()
     settings = config.to_dict()
     twin = next((run for run in active_runs(root) if run.config() == settings), None)
-    if twin is not None:  # a second click on Start, or the same settings started twice
-        raise ConfigError(
-            f"The run '{twin.name}' with exactly these settings is already {twin.status().get('state')}: it would "
-            "give the same result. Wait for it, or change a setting (the seed, for example) to start another."
-        )
+    if twin is not None and not allow_twin:  # a second click on Start, or the same settings started twice
+        raise TwinRunError(twin)
     path = _reserve(root, config, folder)
     fd = _acquire_run_lock(RunDir(path))  # held from before "queued" is written until the worker exits
     try:
