@@ -502,3 +502,24 @@ def test_a_second_start_with_the_same_settings_asks_first(workspace, monkeypatch
     at.button(key="start_training").click().run()
     at.button(key="start_twin").click().run()
     assert len(started) == 2 and not at.exception
+
+
+def test_results_warn_about_tiny_splits_show_intervals_and_rename_the_run(workspace):
+    """The bug: 5 test texts a class gave "test accuracy 0.758" with no warning and no uncertainty."""
+    from engine.core.metrics import classification_metrics, small_split_warning
+
+    run = fake_run(workspace, "tiny-split")
+    scores = classification_metrics([0] * 5 + [1] * 5, [0] * 4 + [1] * 6, ["ham", "spam"])
+    warning = small_split_warning({"ham": 5, "spam": 5}, "test", "example")
+    write_json_atomic(run.metrics_path, run.metrics() | scores | {"evaluation_warnings": [warning]})
+    at = open_app("pages/results.py")
+    assert md(warning) in texts(at.warning)
+    low, high = scores["accuracy_ci"]
+    assert high - low > 0.3 and f"95% interval {low:.3f}–{high:.3f}" in texts(at.caption)
+
+    at.text_input(key="w_about_name").set_value("Spam, five a class").run()
+    at.text_area(key="w_about_note").set_value("too small to trust").run()
+    at.button(key="save_about").click().run()
+    assert run.about() == {"name": "Spam, five a class", "note": "too small to trust"}
+    assert at.selectbox(key="w_results_run").value == str(run.path)
+    assert "Spam, five a class (minilm, lora" in at.selectbox(key="w_results_run").format_func(str(run.path))
