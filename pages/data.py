@@ -16,7 +16,8 @@ from engine.core.formats import (
     label_table_upload_types,
     table_upload_types,
 )
-from engine.core.tasks import task_of_data
+from engine.core.metrics import small_split_warning
+from engine.core.tasks import get_task, task_of_data
 from engine.core.words import markdown_text as md
 from engine.core.workspace import PROJECT_ROOT
 from engine.data import images, tables
@@ -248,6 +249,11 @@ def show_split(dataset, unit: str) -> dict[str, int] | None:
     cols[3].metric("Test", f"{len(splits.test):,}", help="Held out until the end: the Results page scores on it.")
     for note in notes:
         st.caption(md(note))
+    unit = get_task(st.session_state.data_task).unit
+    for name, part in (("validation", splits.validation), ("test", splits.test)):
+        warning = small_split_warning(part.class_counts(), name, unit) if len(part) else None
+        if warning:
+            st.warning(md(warning), icon=":material/warning:")
     return {"n_train": len(splits.train), "n_validation": len(splits.validation), "n_test": len(splits.test)}
 
 

@@ -160,6 +160,8 @@ def test_upload_is_stored_by_content_and_columns_can_be_changed(workspace, tmp_p
 def test_earlier_files_are_only_those_that_were_ready_to_train_on(workspace, tmp_path):
     at = upload(open_app(), "good.csv", write_csv(tmp_path / "good.csv", make_rows(10)).read_bytes())
     assert any("Ready: 30 examples" in s for s in texts(at.success))
+    # 10 examples a class leave 2 a class for the test: the Data page says so before anything trains.
+    assert any(w.startswith("The test split has fewer than 10 examples in 3 of 3 classes") for w in texts(at.warning))
     upload(at, "broken.csv", b"text,label\nonly one,a\n")  # refused: one example
     assert at.error
     save_upload(b"text\nto be labelled\n", "to label.csv")  # as Try it stores the files it labels
