@@ -75,6 +75,14 @@ def describe_pictures(path: str, labels_file: str | None) -> dict:
     }
 
 
+def keep_choice(name: str, key: str) -> None:
+    """Kept as soon as the browser reports it: opening another page right after would interrupt this
+    page's run before the choice is copied further down."""
+    if st.session_state.get(name) != st.session_state[key]:
+        st.session_state[name] = st.session_state[key]
+        st.session_state.data_summary = None  # checked again when the page runs
+
+
 def store_upload(uploaded) -> str | None:
     """The stored path of an uploaded file, saved once per upload (not on every rerun)."""
     saved = st.session_state.setdefault("saved_uploads", {})
@@ -100,6 +108,8 @@ def choose_file() -> str | None:
         format_func=SOURCES.get,
         horizontal=True,
         key="w_data_source",
+        on_change=keep_choice,
+        args=("data_source", "w_data_source"),
     )
     st.session_state.data_source = source
     if source == "demo":
@@ -161,8 +171,22 @@ def pick_columns(path: str, columns: list[str], guessed: tuple[str | None, str |
     text_default = st.session_state.text_column if st.session_state.text_column in columns else columns[0]
     label_default = st.session_state.label_column if st.session_state.label_column in columns else columns[-1]
     left, right = st.columns(2)
-    text = left.selectbox("Text column", columns, index=columns.index(text_default), key=f"text_col:{path}")
-    label = right.selectbox("Label column", columns, index=columns.index(label_default), key=f"label_col:{path}")
+    text = left.selectbox(
+        "Text column",
+        columns,
+        index=columns.index(text_default),
+        key=f"text_col:{path}",
+        on_change=keep_choice,
+        args=("text_column", f"text_col:{path}"),
+    )
+    label = right.selectbox(
+        "Label column",
+        columns,
+        index=columns.index(label_default),
+        key=f"label_col:{path}",
+        on_change=keep_choice,
+        args=("label_column", f"label_col:{path}"),
+    )
     st.session_state.text_column, st.session_state.label_column = text, label
     return text, label
 

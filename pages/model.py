@@ -37,9 +37,72 @@ init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS})
 match_model_to_task(st.session_state)
 
 
+# Each choice is kept by its widget's callback, which runs as soon as the browser reports the change:
+# a user who changes a setting and at once opens another page interrupts this page's run, and a
+# value copied only further down the script would be lost (the run then trained the old strategy).
 def use_model(name: str) -> None:
     st.session_state.model = name
     st.session_state.w_model = name
+
+
+def keep_model() -> None:
+    st.session_state.model = str(st.session_state.w_model).strip()
+
+
+def _or_none(word: str):
+    return lambda value: None if value == word or value is None else int(value)
+
+
+# Advanced widgets: (the TrainConfig field each sets, widget value -> setting)
+WIDGET_FIELDS = {
+    "w_epochs": ("epochs", int),
+    "w_batch_size": ("batch_size", int),
+    "w_learning_rate": ("learning_rate", float),
+    "w_freeze_layers": ("freeze_layers", _or_none("")),
+    "w_lora_r": ("lora_r", int),
+    "w_max_length": ("max_length", _or_none("Automatic")),
+    "w_image_size": ("image_size", _or_none("Model's own")),
+    "w_augment": ("augment", bool),
+}
+
+
+def keep_setting(key: str) -> None:
+    field, convert = WIDGET_FIELDS[key]
+    st.session_state.settings = {**st.session_state.settings, field: convert(st.session_state[key])}
+
+
+def widget_values(s: dict, task: str) -> dict:
+    values = {
+        "w_epochs": s["epochs"],
+        "w_batch_size": s["batch_size"],
+        "w_learning_rate": s["learning_rate"],
+        "w_freeze_layers": s["freeze_layers"],
+        "w_lora_r": s["lora_r"],
+    }
+    return values | TASK_WIDGETS[task][0](s)
+
+
+def apply_defaults(task: str, strategy: str, preset: str) -> None:
+    """The preset's settings for this strategy and task, in the settings and on the widgets (a browser
+    sends back the value it shows, so the widgets must be overwritten, not dropped)."""
+    state = st.session_state
+    state.settings_for = (task, strategy, preset)
+    state.preset = preset
+    state.settings = default_settings(strategy, preset, task)
+    for key, value in widget_values(state.settings, task).items():
+        state[key] = value
+
+
+def keep_strategy() -> None:
+    state = st.session_state
+    state.strategy = state.w_strategy
+    apply_defaults(state.data_task or "text", state.strategy, state.preset)
+
+
+def keep_preset() -> None:
+    state = st.session_state
+    if state.w_preset:  # clicking the selected segment unselects it: keep the preset
+        apply_defaults(state.data_task or "text", state.strategy or "lora", state.w_preset)
 
 
 @st.cache_data(ttl=60, show_spinner="Looking for the model…")
@@ -113,6 +176,7 @@ def choose_model(task: str) -> None:
     name = st.text_input(
         f"Model: a name from the cards, a Hugging Face id (e.g. {EXAMPLE_ID[task]}) or a local model folder",
         key="w_model",
+        on_change=keep_model,
     ).strip()
     st.session_state.model = name
     if not name:
@@ -151,6 +215,7 @@ def choose_strategy(summary: dict | None, task: str) -> str:
         format_func=lambda s: STRATEGIES[s].title + (" (recommended)" if s == recommended else ""),
         captions=[STRATEGIES[s].explanation for s in options],
         key="w_strategy",
+        on_change=keep_strategy,
     )
     st.session_state.strategy = strategy
     return strategy
@@ -165,6 +230,8 @@ def text_widgets(s: dict, column) -> None:
         "Max length (tokens per text)",
         MAX_LENGTHS,
         key="w_max_length",
+        on_change=keep_setting,
+        args=("w_max_length",),
         help="Longer texts are cut. Automatic: chosen from your texts' lengths (at most 128 on a CPU).",
     )
     s["max_length"] = None if length == "Automatic" else int(length)
@@ -182,6 +249,8 @@ def image_widgets(s: dict, column) -> None:
         "Image size (pixels per side)",
         IMAGE_SIZES,
         key="w_image_size",
+        on_change=keep_setting,
+        args=("w_image_size",),
         help="Pictures are scaled to this size before the model sees them. Smaller trains faster; "
         "the model's own size (224 for most) is usually the most accurate.",
     )
@@ -189,6 +258,8 @@ def image_widgets(s: dict, column) -> None:
     s["augment"] = column.checkbox(
         "Augment the training pictures",
         key="w_augment",
+        on_change=keep_setting,
+        args=("w_augment",),
         help="Random crops and horizontal flips of the training pictures, so the model sees each one a "
         "little differently every epoch. The frozen strategy computes its features once, without them.",
     )
@@ -206,37 +277,34 @@ def choose_settings(strategy: str, task: str) -> None:
         presets,
         default=st.session_state.preset if st.session_state.preset in presets else DEFAULT_PRESET,
         key="w_preset",
+        on_change=keep_preset,
     )
     preset = preset or st.session_state.preset  # clicking the selected segment unselects it
     st.caption(PRESETS[preset]["help"])
-    fresh = st.session_state.get("settings_for") != (task, strategy, preset)
-    if fresh:
-        st.session_state.settings_for = (task, strategy, preset)
-        st.session_state.preset = preset
-        st.session_state.settings = default_settings(strategy, preset, task)
+    if st.session_state.get("settings_for") != (task, strategy, preset):  # e.g. other data since
+        apply_defaults(task, strategy, preset)
     s = dict(st.session_state.settings)
-    # The widgets take their values from session state. A new strategy or preset must overwrite them:
-    # a browser sends back the value it shows, so dropping the keys would keep the old one on screen.
-    widget_values = {
-        "w_epochs": s["epochs"],
-        "w_batch_size": s["batch_size"],
-        "w_learning_rate": s["learning_rate"],
-        "w_freeze_layers": s["freeze_layers"],
-        "w_lora_r": s["lora_r"],
-    }
-    widget_values.update(TASK_WIDGETS[task][0](s))
-    for key, value in widget_values.items():
-        if fresh or key not in st.session_state:
-            st.session_state[key] = value
+    for key, value in widget_values(s, task).items():
+        st.session_state.setdefault(key, value)  # a restored setup: the widgets show its settings
 
     with st.expander("Advanced"):
         left, right = st.columns(2)
         if STRATEGIES[strategy].uses_optimizer:
             s["epochs"] = left.number_input(
-                "Epochs (passes over the training data)", min_value=1, max_value=200, key="w_epochs"
+                "Epochs (passes over the training data)",
+                min_value=1,
+                max_value=200,
+                key="w_epochs",
+                on_change=keep_setting,
+                args=("w_epochs",),
             )
             s["batch_size"] = right.select_slider(
-                "Batch size", BATCH_SIZES, key="w_batch_size", help="Smaller needs less memory."
+                "Batch size",
+                BATCH_SIZES,
+                key="w_batch_size",
+                on_change=keep_setting,
+                args=("w_batch_size",),
+                help="Smaller needs less memory.",
             )
             rates = sorted({*LEARNING_RATES, s["learning_rate"]})
             s["learning_rate"] = left.select_slider(
@@ -244,6 +312,8 @@ def choose_settings(strategy: str, task: str) -> None:
                 rates,
                 format_func=lambda v: f"{v:.0e}".replace("e-0", "e-"),
                 key="w_learning_rate",
+                on_change=keep_setting,
+                args=("w_learning_rate",),
                 help=f"The default for this strategy is {STRATEGIES[strategy].learning_rate(task):g}.",
             )
         else:
@@ -259,12 +329,16 @@ def choose_settings(strategy: str, task: str) -> None:
                 max_value=100,
                 placeholder="half of the layers",
                 key="w_freeze_layers",
+                on_change=keep_setting,
+                args=("w_freeze_layers",),
             )
         if STRATEGIES[strategy].trains == "adapters":
             s["lora_r"] = left.select_slider(
                 "LoRA rank",
                 LORA_RANKS,
                 key="w_lora_r",
+                on_change=keep_setting,
+                args=("w_lora_r",),
                 help="Higher: more capacity, more parameters.",
             )
     st.session_state.settings = s

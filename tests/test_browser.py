@@ -102,8 +102,9 @@ class Browser:
 def chromium(tmp_path: Path) -> Iterator[Browser]:
     """Headless Chromium with a tall viewport (whole pages in one shot); a screenshot on failure, and
     the screenshots copied to /tmp/screens/ at the end."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=20_000)  # a page's first run imports the engine's modules: seconds on 2 cores
     shots = tmp_path / "screens"
     shots.mkdir()
     with sync_playwright() as p:
@@ -123,11 +124,17 @@ def chromium(tmp_path: Path) -> Iterator[Browser]:
 
 
 def test_upload_train_reload_results_and_try_it_in_a_browser(server, tiny_bert, topic_csv, tmp_path):
+    """Two runs in a row: after each, "See the results" and Try it show the run just trained; a reload
+    mid-run finds the run and the whole setup; no request leaves the app's own address."""
     from playwright.sync_api import expect
+
+    from engine.core.rundir import RunDir
 
     url, home = server
     with chromium(tmp_path) as b:
         page, shot, go = b.page, b.shot, b.go
+        outside: list[str] = []
+        page.on("request", lambda request: None if request.url.startswith(url) else outside.append(request.url))
         # Data: upload a CSV; the engine's checks and the class chart appear.
         page.goto(url)
         expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
@@ -169,12 +176,24 @@ def test_upload_train_reload_results_and_try_it_in_a_browser(server, tiny_bert, 
         assert '"completed"' not in state, "the run finished before the reload; the test could not check it"
         expect(page.get_by_test_id("stSidebar").get_by_text(name)).to_be_visible()
         shot("04-train-after-reload")
+        # The setup survived the reload: the data, the model typed in, LoRA and Quick look.
+        expect(page.get_by_text(re.compile(r"^Choose your data first"))).to_have_count(0)
+        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+        go("Model & strategy")
+        expect(page.get_by_label(re.compile("^Model: a name from the cards"))).to_have_value(str(tiny_bert))
+        expect(page.get_by_role("radio", name=re.compile(r"^LoRA"))).to_be_checked()
+        expect(page.get_by_text("A first result in a few minutes")).to_be_visible()
+        go("Train")
         expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
         shot("05-train-completed")
 
-        # Results: metric cards and the confusion matrix.
-        go("Results")
-        expect(page.get_by_test_id("stMetric").filter(has_text="Accuracy")).to_be_visible()
+        # Results: the run just trained, its metric cards and the confusion matrix.
+        first = RunDir(runs[0])
+        page.get_by_role("link", name="See the results").click()
+        expect(page.get_by_role("heading", name="Results", exact=True)).to_be_visible()
+        expect(page.get_by_role("combobox", name="Run")).to_have_value(re.compile("^" + re.escape(name)))
+        accuracy = f"{first.metrics()['accuracy']:.3f}"
+        expect(page.get_by_test_id("stMetric").filter(has_text="Accuracy")).to_contain_text(accuracy)
         expect(page.get_by_text("Confusion matrix (test split)")).to_be_visible()
         expect(page.get_by_text("Per-class scores (test split)")).to_be_visible()
         expect(page.get_by_role("button", name=re.compile("Model folder"))).to_be_visible()
@@ -188,9 +207,35 @@ def test_upload_train_reload_results_and_try_it_in_a_browser(server, tiny_bert, 
         expect(page.get_by_text("Probability per class")).to_be_visible()
         shot("07-try-it")
 
+        expect(page.get_by_role("combobox", name="Run")).to_have_value(
+            re.compile("^" + re.escape(name))
+        )  # the run just trained
+
+        # A second run in a row, named, with another strategy: Results and Try it follow it.
+        go("Model & strategy")
+        page.get_by_test_id("stRadio").get_by_text(re.compile(r"^Frozen")).click()
+        go("Train")
+        page.get_by_role("textbox", name="Name (optional)").fill("Second try, frozen")
+        page.get_by_role("textbox", name="Name (optional)").press("Enter")
+        page.get_by_role("button", name="Start training").click()
+        expect(page.get_by_role("heading", name="Second try, frozen")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+        second = RunDir(next(p for p in (home / "runs").iterdir() if p.name != name))
+        assert second.about()["name"] == "Second try, frozen" and second.config()["strategy"] == "frozen"
+        page.get_by_role("link", name="See the results").click()
+        expect(page.get_by_role("combobox", name="Run")).to_have_value(re.compile("^Second try, frozen"))
+        accuracy = f"{second.metrics()['accuracy']:.3f}"
+        expect(page.get_by_test_id("stMetric").filter(has_text="Accuracy")).to_contain_text(accuracy)
+        shot("08-results-second-run")
+        go("Try it")
+        expect(page.get_by_role("combobox", name="Run")).to_have_value(re.compile("^Second try, frozen"))
+
         go("Runs")
-        expect(page.get_by_test_id("stMain").get_by_text(name).filter(visible=True).first).to_be_visible()
-        shot("08-runs")
+        expect(
+            page.get_by_test_id("stMain").get_by_text("Second try, frozen").filter(visible=True).first
+        ).to_be_visible()
+        shot("09-runs")
+        assert outside == [], outside  # nothing fetched from anywhere but the app
 
 
 def test_pictures_upload_train_and_gallery_in_a_browser(server, tiny_resnet, tmp_path):

@@ -101,3 +101,18 @@ def test_an_unchanged_setup_is_not_rewritten(workspace, tmp_path):
     mtime = path.stat().st_mtime_ns
     before.switch_page("pages/runs.py").run()
     assert path.stat().st_mtime_ns == mtime
+
+
+def test_a_choice_made_just_before_opening_another_page_is_kept(workspace, tmp_path):
+    """The bug (found in Chromium): picking Frozen and at once opening Train trained LoRA. The click's rerun
+    of the Model page was cut short by the page switch before the page copied the choice into the setup."""
+    at = make_a_setup(write_csv(tmp_path / "tickets.csv", make_rows(30)))
+    at.radio(key="w_strategy").set_value("frozen")  # no run of the Model page in between
+    at.switch_page("pages/train.py").run()
+    assert at.session_state.strategy == "frozen"
+    at.switch_page("pages/model.py").run()
+    at.radio(key="w_strategy").set_value("lora").run()
+    at.select_slider(key="w_max_length").set_value(256)
+    at.switch_page("pages/train.py").run()
+    assert at.session_state.settings["max_length"] == 256
+    assert at.session_state.strategy == "lora"
