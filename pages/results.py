@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from engine.core.metrics import top_confusions
 from engine.core.predictions import read_predictions as read_run_predictions
-from engine.core.rundir import RunDir
+from engine.core.rundir import MAX_NAME_CHARS, MAX_NOTE_CHARS, RunDir
 from engine.core.tasks import get_task
 from engine.core.words import markdown_text as md
 from ui import charts
@@ -17,7 +18,7 @@ from ui.downloads import zip_folder
 from ui.gallery import show_pictures
 from ui.memo import memo
 from ui.router import ensure_router
-from ui.widgets import completed_runs, metric_cards, run_picker
+from ui.widgets import completed_runs, evaluation_notes, metric_cards, run_picker
 
 MISCLASSIFIED_SHOWN = 200
 GALLERY_SHOWN = 24  # misclassified test pictures shown as thumbnails
@@ -46,6 +47,60 @@ def mistakes_gallery(wrong: pd.DataFrame) -> None:
     show_pictures(paths, captions, side=GALLERY_SIDE)
 
 
+def save_about(run_path: str) -> None:
+    try:
+        RunDir(run_path).set_about(st.session_state.w_about_name, st.session_state.w_about_note)
+    except (ValueError, OSError) as exc:
+        st.session_state.about_error = str(exc)
+    else:
+        st.session_state.about_error = None
+
+
+def about_run(run: RunDir) -> None:
+    """The run's note, and its name and note to edit."""
+    about = run.about()
+    if about["note"]:
+        st.caption(f"Note: {md(about['note'])}")
+    with st.expander("Name and note"):
+        # The fields show this run's words (and a run picked later shows its own).
+        if st.session_state.get("about_for") != str(run.path):
+            st.session_state.about_for = str(run.path)
+            st.session_state.w_about_name, st.session_state.w_about_note = about["name"], about["note"] or ""
+        st.text_input("Name", key="w_about_name", max_chars=MAX_NAME_CHARS)
+        st.text_area("Note", key="w_about_note", max_chars=MAX_NOTE_CHARS, height=80)
+        st.button("Save", key="save_about", on_click=save_about, args=(str(run.path),))
+        if st.session_state.get("about_error"):
+            st.error(md(st.session_state.about_error), icon=":material/error:")
+
+
+def training_curves(run: RunDir, metrics: dict) -> None:
+    """The loss and validation curves; a run without them (a fitted head) says why instead of empty axes."""
+    st.subheader("Training curves")
+    events = run.events()
+    train_df, eval_df = charts.events_frames(events)
+    head = metrics.get("head") or {}
+    if train_df.empty and len(eval_df) <= 1:
+        fitted = (
+            f" (cross-validated accuracy {head['cv_accuracy']:.3f})"
+            if isinstance(head.get("cv_accuracy"), float)
+            else ""
+        )
+        st.caption(
+            "No curves for this run: the frozen model computed its features once, and the classifier on top was "
+            f"fitted to convergence in one go{fitted}, not trained step by step."
+        )
+        return
+    left, right = st.columns(2)
+    left.plotly_chart(charts.loss_curve(events), width="stretch", key="loss")
+    if eval_df.empty:
+        right.caption(
+            "No validation curve: no validation split was held out (too few examples), or this strategy "
+            "chooses its settings by cross-validation instead."
+        )
+    else:
+        right.plotly_chart(charts.metric_curve(events), width="stretch", key="val_metrics")
+
+
 def show_run(run: RunDir) -> None:
     metrics = run.metrics() or {}
     config = run.config() or {}
@@ -57,7 +112,9 @@ def show_run(run: RunDir) -> None:
         f"{md(config.get('model'))} · {md(config.get('strategy'))} · data {md(Path(str(config.get('data', ''))).name)} · "
         f"{sizes} {unit}{size} · {md(metrics.get('device', ''))}"
     )
+    about_run(run)
     metric_cards(metrics)
+    evaluation_notes(metrics, task.unit)
     for warning in metrics.get("data_warnings") or []:
         st.caption(f"Data note: {md(warning)}")
     notes = metrics.get("notes") or []
@@ -66,21 +123,37 @@ def show_run(run: RunDir) -> None:
             for note in notes:
                 st.text(f"• {note}")  # plain text: notes quote class names from the data
 
-    left, right = st.columns(2)
-    if metrics.get("confusion_matrix"):
-        left.plotly_chart(
-            charts.confusion_matrix_heatmap(metrics["labels"], metrics["confusion_matrix"]),
-            width="stretch",
-            key="confusion",
-        )
+    # The class charts side by side while they are narrow enough to read, else one above the other.
+    labels, matrix = metrics.get("labels") or [], metrics.get("confusion_matrix")
+    left, right = (st.container(),) * 2 if len(labels) > charts.SIDE_BY_SIDE_MAX_CLASSES else st.columns(2)
+    if matrix:
+        left.plotly_chart(charts.confusion_matrix_heatmap(labels, matrix), width="stretch", key="confusion")
     if metrics.get("per_class"):
-        right.plotly_chart(charts.per_class_bars(metrics["per_class"]), width="stretch", key="per_class")
+        per_class = metrics["per_class"]  # in the matrix's order (metrics.json sorts its keys)
+        per_class = {k: per_class[k] for k in labels if k in per_class} | per_class
+        right.plotly_chart(charts.per_class_bars(per_class), width="stretch", key="per_class")
+    if matrix:
+        st.markdown("##### Most frequent mistakes")
+        mistakes = top_confusions(labels, matrix)
+        if mistakes:
+            st.caption(
+                "Which class was taken for which, most often first; the share is of the true class's test examples."
+            )
+            st.table(  # Markdown cells: class names go through md
+                pd.DataFrame(
+                    {
+                        "true class": [md(m["true"]) for m in mistakes],
+                        "predicted as": [md(m["predicted"]) for m in mistakes],
+                        "test examples": [f"{m['count']:,}" for m in mistakes],
+                        "share of the true class": [f"{m['share']:.0%}" for m in mistakes],
+                    }
+                ),
+                hide_index=True,
+            )
+        else:
+            st.caption("No mistakes on the test split.")
 
-    st.subheader("Training curves")
-    events = run.events()
-    left, right = st.columns(2)
-    left.plotly_chart(charts.loss_curve(events), width="stretch", key="loss")
-    right.plotly_chart(charts.metric_curve(events), width="stretch", key="val_metrics")
+    training_curves(run, metrics)
 
     st.subheader(f"Misclassified test {unit}")
     if run.predictions_path.exists():

@@ -6,6 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from engine.core import housekeeping, jobs, workspace
+from engine.core.compare import (
+    data_description,
+    display_names,
+    interval_bounds,
+    interval_text,
+    shared_majority_share,
+    split_differences,
+)
 from engine.core.errors import TransferLabError
 from engine.core.rundir import RunDir
 from engine.core.words import markdown_text as md
@@ -21,11 +29,20 @@ init_state({"confirm_delete": None, "compare": [], "deleted_message": None})
 def runs_table(runs: list[dict]) -> None:
     table = pd.DataFrame(runs)
     table["created"] = table["created_at"].map(fmt.when)
-    for column in ("model", "strategy", "data", "message"):  # empty, not "None", for what a run lacks
+    for column in ("model", "strategy", "data", "message", "note"):  # empty, not "None", for what a run lacks
         table[column] = table[column].map(lambda v: "" if v is None else v)
+    # Scores as text: a number column shows a run still training as a grey "None".
+    for column, shown in (
+        ("accuracy", "{:.3f}".format),
+        ("macro_f1", "{:.3f}".format),
+        ("train_seconds", fmt.seconds),
+        ("trainable_params", fmt.params),
+    ):
+        table[column] = table[column].map(lambda v, shown=shown: "" if v is None or v != v else shown(v))
     st.dataframe(
         table[
             [
+                "name",
                 "run",
                 "state",
                 "model",
@@ -36,74 +53,109 @@ def runs_table(runs: list[dict]) -> None:
                 "train_seconds",
                 "trainable_params",
                 "created",
+                "note",
                 "message",
             ]
         ],
         hide_index=True,
         width="stretch",
         column_config={
-            "accuracy": st.column_config.NumberColumn("accuracy", format="%.3f"),
-            "macro_f1": st.column_config.NumberColumn("macro-F1", format="%.3f"),
-            "train_seconds": st.column_config.NumberColumn("train time (s)", format="%.0f"),
-            "trainable_params": st.column_config.NumberColumn("trainable parameters", format="localized"),
+            "run": st.column_config.TextColumn("folder"),
+            "macro_f1": st.column_config.TextColumn("macro-F1"),
+            "train_seconds": st.column_config.TextColumn("time to train"),
+            "trainable_params": st.column_config.TextColumn("trainable parameters"),
         },
     )
+
+
+def compare_row(name: str, folder: str, metrics: dict, config: dict) -> dict:
+    accuracy_low, accuracy_high = interval_bounds(metrics.get("accuracy_ci"))
+    return {
+        "name": name,
+        "run": folder,
+        "data": data_description(config),
+        "model": config.get("model"),
+        "strategy": config.get("strategy"),
+        "accuracy": metrics.get("accuracy"),
+        "accuracy_ci": interval_text(metrics.get("accuracy_ci")),
+        "macro_f1": metrics.get("macro_f1"),
+        "macro_f1_ci": interval_text(metrics.get("macro_f1_ci")),
+        "weighted_f1": metrics.get("weighted_f1"),
+        "train_seconds": metrics.get("train_seconds"),
+        "trainable_params": metrics.get("trainable_params"),
+        "epochs": metrics.get("epochs"),
+        "max_length": metrics.get("max_length"),
+        "image_size": metrics.get("image_size"),
+        "train_examples": metrics.get("train_examples"),
+        "test_examples": metrics.get("test_examples"),
+        "accuracy_low": accuracy_low,  # for the chart's error bars
+        "accuracy_high": accuracy_high,
+    }
 
 
 def compare(runs: list[dict]) -> None:
     st.subheader("Compare")
     finished = [r for r in runs if r["state"] == "completed"]
-    names = [r["run"] for r in finished]
-    kept = [n for n in st.session_state.compare if n in names]
+    folders = [r["run"] for r in finished]
+    names = dict(zip(folders, display_names(finished), strict=True))
+    kept = [n for n in st.session_state.compare if n in folders]
     picked = st.multiselect(
-        "Completed runs to compare (two or more)", names, default=kept or names[:2], key="w_compare"
+        "Completed runs to compare (two or more)",
+        folders,
+        default=kept or folders[:2],
+        format_func=names.get,
+        key="w_compare",
     )
     st.session_state.compare = picked
     if len(picked) < 2:
         st.info("Pick at least two completed runs to compare them.")
         return
-    by_name = {r["run"]: r for r in finished}
-    rows = []
-    curves = {}
-    for name in picked:
-        run = RunDir(by_name[name]["path"])
-        metrics = run.metrics() or {}
-        config = run.config() or {}
-        rows.append(
-            {
-                "run": name,
-                "model": config.get("model"),
-                "strategy": config.get("strategy"),
-                "accuracy": metrics.get("accuracy"),
-                "macro_f1": metrics.get("macro_f1"),
-                "weighted_f1": metrics.get("weighted_f1"),
-                "train_seconds": metrics.get("train_seconds"),
-                "trainable_params": metrics.get("trainable_params"),
-                "epochs": metrics.get("epochs"),
-                "max_length": metrics.get("max_length"),
-                "image_size": metrics.get("image_size"),
-                "train_examples": metrics.get("train_examples"),
-            }
+    by_folder = {r["run"]: r for r in finished}
+    rows, curves, configs, all_metrics = [], {}, {}, []
+    for folder in picked:
+        run = RunDir(by_folder[folder]["path"])
+        metrics, config = run.metrics() or {}, run.config() or {}
+        rows.append(compare_row(names[folder], folder, metrics, config))
+        curves[names[folder]] = run.events()
+        configs[names[folder]] = config
+        all_metrics.append(metrics)
+    differences = split_differences(configs)
+    if differences:
+        st.warning(
+            "**These runs were not trained and tested on the same data and split, so their scores are not "
+            "comparable**: they learned from, or were scored on, different examples. What differs:  \n"
+            + "  \n".join(f"• {md(line)}" for line in differences),
+            icon=":material/warning:",
         )
-        curves[name] = run.events()
+    else:
+        st.caption(
+            "These runs share their data and split (data file, columns, seed, validation and test fractions), so "
+            "their test scores compare; a difference inside the 95% intervals may still be chance."
+        )
     # Texts have a max length, pictures an image size: show the ones these runs have.
     table = pd.DataFrame(rows)
-    table = table.drop(columns=[c for c in ("max_length", "image_size") if table[c].isna().all()])
+    shown = table.drop(
+        columns=["accuracy_low", "accuracy_high", *(c for c in ("max_length", "image_size") if table[c].isna().all())]
+    )
     st.dataframe(
-        table,
+        shown,
         hide_index=True,
         width="stretch",
         column_config={
+            "run": st.column_config.TextColumn("folder"),
             "accuracy": st.column_config.NumberColumn("accuracy", format="%.3f"),
+            "accuracy_ci": st.column_config.TextColumn("accuracy 95% interval"),
             "macro_f1": st.column_config.NumberColumn("macro-F1", format="%.3f"),
+            "macro_f1_ci": st.column_config.TextColumn("macro-F1 95% interval"),
             "weighted_f1": st.column_config.NumberColumn("weighted F1", format="%.3f"),
-            "train_seconds": st.column_config.NumberColumn("train time (s)", format="%.0f"),
+            "train_seconds": st.column_config.NumberColumn("time to train (s)", format="%.0f"),
             "trainable_params": st.column_config.NumberColumn("trainable parameters", format="localized"),
         },
     )
-    left, right = st.columns(2)
-    left.plotly_chart(charts.validation_overlay(curves), width="stretch", key="compare_curves")
-    right.plotly_chart(charts.runs_scatter(table), width="stretch", key="compare_scatter")
+    # One above the other, full width: each run's colour and name in a legend beside the plot.
+    baseline = None if differences else shared_majority_share(all_metrics)
+    st.plotly_chart(charts.validation_overlay(curves), width="stretch", key="compare_curves")
+    st.plotly_chart(charts.runs_scatter(table, baseline=baseline), width="stretch", key="compare_scatter")
 
 
 def ask_delete(path: str) -> None:
@@ -124,10 +176,15 @@ def keep() -> None:
     st.session_state.confirm_delete = None
 
 
+def folder_and_name(run: dict) -> str:
+    """A run as a list to delete from shows it: its name, with its folder when that differs."""
+    return run["run"] if run["name"] == run["run"] else f"{run['name']} ({run['run']})"
+
+
 def delete(runs: list[dict]) -> None:
     st.subheader("Delete a run")
     by_path = {r["path"]: r for r in runs}
-    path = st.selectbox("Run", list(by_path), format_func=lambda p: by_path[p]["run"], key="w_delete_run")
+    path = st.selectbox("Run", list(by_path), format_func=lambda p: folder_and_name(by_path[p]), key="w_delete_run")
     st.button("Delete…", icon=":material/delete:", on_click=ask_delete, args=(path,), key="delete_run")
     pending = st.session_state.confirm_delete
     if pending and pending in by_path:

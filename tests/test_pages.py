@@ -396,7 +396,7 @@ def test_runs_compare_and_delete_with_confirmation(workspace):
     assert (
         len(charts) == 2
         and "Validation curves" in charts[0].proto.spec
-        and "Accuracy vs train time" in charts[1].proto.spec
+        and "Accuracy vs time to train" in charts[1].proto.spec
     )
 
     at.multiselect(key="w_compare").set_value(["run-a"]).run()

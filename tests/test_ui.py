@@ -59,9 +59,11 @@ def test_curves_plot_train_loss_validation_loss_and_metrics():
 def test_confusion_matrix_heatmap_rows_are_true_labels():
     fig = charts.confusion_matrix_heatmap(["ham", "spam"], [[210, 1], [8, 81]])
     heat = fig.data[0]
-    assert [list(r) for r in heat.z] == [[210, 1], [8, 81]]
+    # Coloured by the share of each true class (rows add up to 1), the counts in the hover.
+    assert [[round(v, 3) for v in r] for r in heat.z] == [[0.995, 0.005], [0.09, 0.91]]
+    assert "8 of 89 test examples" in heat.customdata[1][0]
     assert list(heat.y) == ["ham", "spam"] and list(heat.x) == ["ham", "spam"]
-    assert fig.layout.yaxis.title.text == "true" and fig.layout.xaxis.title.text == "predicted"
+    assert fig.layout.yaxis.title.text.startswith("true") and fig.layout.xaxis.title.text.startswith("predicted")
 
 
 def test_per_class_bars_and_probability_bars():
@@ -71,7 +73,7 @@ def test_per_class_bars_and_probability_bars():
     }
     fig = charts.per_class_bars(per_class)
     assert [t.name for t in fig.data] == ["precision", "recall", "F1"]
-    assert list(fig.data[1].y) == [0.5, 1.0]
+    assert list(fig.data[1].x) == [0.5, 1.0] and list(fig.data[1].y) == ["a", "b"]  # horizontal: a row a class
     probs = charts.probability_bars({"billing": 0.7, "tech": 0.1, "shipping": 0.2})
     assert list(probs.data[0].y)[-1] == "billing"  # most likely on top of a horizontal bar chart
     assert list(probs.data[0].text)[-1] == "70.0%"
@@ -87,12 +89,11 @@ def test_runs_scatter_sizes_markers_by_trainable_parameters():
         }
     )
     fig = charts.runs_scatter(runs)
-    scatter = fig.data[0]
-    assert list(scatter.text) == ["frozen", "lora", "full"]  # a run without metrics is left out
-    sizes = list(scatter.marker.size)
+    assert [t.name for t in fig.data] == ["frozen", "lora", "full"]  # one trace a run; one without metrics left out
+    sizes = [t.marker.size for t in fig.data]
     assert sizes[0] < sizes[1] < sizes[2]
     overlay = charts.validation_overlay({"one": EVENTS, "two": EVENTS[:4], "none": []})
-    assert [t.name for t in overlay.data] == ["one", "two"]
+    assert [t.name for t in overlay.data] == ["one", "two", "none (no validation scores)"]
 
 
 def test_event_tail_reads_only_complete_new_lines(tmp_path):

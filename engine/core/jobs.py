@@ -199,6 +199,8 @@ def prepare_run(config: TrainConfig, out: str | Path, name: str | None = None, n
             f"{run.path} is not empty (it holds {listed(theirs)}). A run is written into a new or empty folder, so "
             "that TransferLab never deletes or overwrites files it did not make: choose another --out."
         )
+    # Absolute paths: the run can be resumed from any folder, and compared with the dashboard's runs.
+    config = _absolute_paths(config)
     try:
         run.path.mkdir(parents=True, exist_ok=True)
         config.save(run.config_path)
@@ -282,7 +284,7 @@ def _absolute_paths(config: TrainConfig) -> TrainConfig:
     from engine.core.catalog import find
 
     changes = {}
-    for key in ("data", "validation_data", "test_data", "model"):
+    for key in ("data", "validation_data", "test_data", "image_labels", "model"):
         value = getattr(config, key)
         if not value or (key == "model" and find(value) is not None):
             continue

@@ -106,3 +106,40 @@ def small_split_warning(class_counts: Mapping[str, int], split: str, unit: str =
         f"The {split} split has {where}: scores on it can move by several points with one or two {unit}s more "
         f"or less right. Read them with their {CONFIDENCE:.0%} intervals, or add data."
     )
+
+
+def top_confusions(labels: Sequence[str], matrix: Sequence[Sequence[int]], k: int = 10) -> list[dict]:
+    """The ``k`` most frequent mistakes in a confusion matrix (rows true, columns predicted), most first:
+    true class, predicted class, how many test examples, and their share of the true class's examples.
+
+    >>> top_confusions(["cat", "dog", "fox"], [[8, 2, 0], [1, 9, 0], [3, 0, 1]], k=2)
+    [{'true': 'fox', 'predicted': 'cat', 'count': 3, 'share': 0.75}, {'true': 'cat', 'predicted': 'dog', 'count': 2, 'share': 0.2}]
+    """
+    counts = np.asarray(matrix, dtype=np.int64).reshape(len(labels), len(labels))
+    totals = counts.sum(1)
+    mistakes = [
+        {
+            "true": labels[t],
+            "predicted": labels[p],
+            "count": int(counts[t, p]),
+            "share": float(counts[t, p] / totals[t]),
+        }
+        for t in range(len(labels))
+        for p in range(len(labels))
+        if t != p and counts[t, p] > 0
+    ]
+    # Ties: the mistake that takes the larger share of its class first (a small class confused often).
+    mistakes.sort(key=lambda m: (-m["count"], -m["share"]))
+    return mistakes[: max(k, 0)]
+
+
+def majority_share(per_class: Mapping[str, Mapping[str, float]]) -> float | None:
+    """The test accuracy of always answering the most common class (from each class's support): the
+    floor a useful model must beat. None without supports.
+
+    >>> majority_share({"ham": {"support": 75}, "spam": {"support": 25}})
+    0.75
+    """
+    supports = [int(s.get("support") or 0) for s in per_class.values()]
+    total = sum(supports)
+    return max(supports) / total if total else None
