@@ -3,10 +3,14 @@
     python -m engine.predict --run RUN_DIR --data new.csv --out predictions.csv
     python -m engine.predict --run IMAGE_RUN_DIR --data photos.zip --out predictions.csv
 
-For texts the output keeps every column of the input; for pictures (a ZIP or a folder, any
-layout) it has one row per image named by its path in the upload. Both add ``predicted_label``,
-``confidence`` and one ``prob_<label>`` column per class. The model is loaded once and examples
-run in batches without gradients.
+For texts the output keeps every column of the input (a .txt is one text per line: ``line`` and
+``text``, empty lines skipped); for pictures (a ZIP or a folder, any layout) it has one row per image
+named by its path in the upload. Both add ``predicted_label``, ``confidence``, ``uncertain`` and one
+``prob_<label>`` column per class. The model is loaded once and examples run in batches without gradients.
+
+When the file also holds the true labels (the run's label column, a ``label`` column, or pictures in
+folders named after the classes), the predictions are scored too: a summary is printed and the scores
+are written next to the output, ``predictions.metrics.json``.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from typing import Any
 
 from engine.core.csvsafe import write_table_csv
 from engine.core.errors import DataError, TransferLabError
+from engine.core.evaluation import Evaluation, evaluate_table
 from engine.core.logs import add_verbose_flag, setup_logging
-from engine.core.predictions import prediction_columns
-from engine.core.rundir import RunDir
+from engine.core.predictions import prediction_columns, uncertain_summary
+from engine.core.rundir import RunDir, write_json_atomic
 from engine.core.tasks import get_task, task_of_data
+from engine.core.words import MAX_LISTED
 
 log = logging.getLogger("engine.predict")
 
@@ -83,10 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data",
         required=True,
-        help="Texts: CSV, TSV, JSON/JSONL, Parquet or Excel. Pictures: a ZIP or a folder of images.",
+        help="Texts: CSV, TSV, JSON/JSONL, Parquet, Excel, or a .txt of one text per line (no header). "
+        "Pictures: a ZIP or a folder of images.",
     )
     parser.add_argument("--out", required=True, help="Where to write the predictions (CSV).")
     parser.add_argument("--text-column", default=None, help="Column holding the text (guessed if unset).")
+    parser.add_argument(
+        "--label-column",
+        default=None,
+        help="Column holding the true labels, to score the predictions against (default: the run's own label "
+        "column, or one named 'label', when the file has it; pictures in folders named after the classes are "
+        "scored by folder).",
+    )
     parser.add_argument(
         "--raw-csv",
         action="store_true",
@@ -101,14 +115,37 @@ def main(argv: list[str] | None = None) -> int:
     try:
         predictor = Predictor.from_run(args.run, device=args.device, threads=args.threads)
         table, skipped = predictor.predict_file(args.data, args.text_column)
+        if args.label_column is not None and args.label_column not in table.columns:
+            raise DataError(
+                f"'{Path(args.data).name}' has no column '{args.label_column}'. Name the column that holds the "
+                "true labels (--label-column), or leave the flag out."
+            )
+        label_column = args.label_column or (RunDir(args.run).config() or {}).get("label_column")
+        evaluation = evaluate_table(table, predictor.label_names, label_column)
         out = write_table_csv(table, args.out, raw=args.raw_csv)
     except TransferLabError as exc:
         log.error("Error: %s", exc)
         return 2
-    for name, reason in skipped:
+    for name, reason in skipped[:MAX_LISTED]:
         log.warning("Skipped %s: %s", name, reason)
+    if len(skipped) > MAX_LISTED:
+        log.warning("Skipped %d more (%d in all).", len(skipped) - MAX_LISTED, len(skipped))
     print(f"Wrote {len(table)} predictions to {out}")
+    print(uncertain_summary(table["uncertain"].tolist()))
+    if evaluation is not None:
+        report(evaluation, Path(out))
     return 0
+
+
+def report(evaluation: Evaluation, out: Path) -> Path:
+    """Print the scores on the file and write them next to the predictions, ``<out>.metrics.json``."""
+    print(evaluation.summary())
+    for note in evaluation.notes():
+        print(note)
+    path = out.with_suffix(".metrics.json")
+    write_json_atomic(path, evaluation.to_dict())
+    print(f"Wrote the scores to {path}")
+    return path
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Try it: classify a text typed here or a picture, or a whole file or ZIP, with a completed run's model."""
+"""Try it: classify a text typed here or a picture, or a whole file or ZIP, with a completed run's model.
+
+A file that also holds the true labels (the run's label column, a ``label`` column, or pictures in
+folders named after the classes) is scored as well: evaluation on new data.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,21 @@ import streamlit as st
 
 from engine.core.csvsafe import table_csv_bytes
 from engine.core.errors import TransferLabError
+from engine.core.evaluation import evaluate_table
 from engine.core.formats import archive_upload_types, image_upload_types, table_upload_types
+from engine.core.predictions import UNCERTAIN_RULE, skipped_summary, uncertain_summary, uncertainty
 from engine.core.predictor import PredictorProcess
 from engine.core.rundir import RunDir
+from engine.core.words import listed
 from engine.core.words import markdown_text as md
 from engine.data.uploads import save_upload
 from ui import charts
-from ui.gallery import show_pictures
+from ui.evaluation import show_evaluation
+from ui.gallery import thumbnail
 from ui.router import ensure_router
 from ui.widgets import completed_runs, init_state, run_picker, show_error
 
-PICTURE_SIDE = 256
+PICTURE_SIDE = 256  # the longest side of the picture shown; narrower where its column is narrower
 
 ensure_router()
 init_state({"try_result": None, "try_table": None, "try_image": None, "try_images": None})
@@ -51,45 +59,87 @@ def single_text(run_path: str, predictor: PredictorProcess) -> None:
     if prediction is None:
         st.warning("Type a text first.")
         return
-    prediction_view(prediction, key="probs")
+    left, right = st.columns([1, 2], gap="medium")
+    with left:
+        prediction_summary(prediction)
+    right.plotly_chart(charts.probability_bars(prediction["probabilities"]), width="stretch", key="probs")
 
 
-def whole_file(run_path: str, predictor: PredictorProcess) -> None:
-    st.subheader("Label a file")
-    uploaded = st.file_uploader(
-        "A file with a column of texts (a label column is not needed)", type=table_upload_types(), key="w_try_upload"
-    )
-    if uploaded is None:
-        return
+def prediction_summary(prediction: dict) -> None:
+    """The label, its probability and, for a close call, which classes it was between."""
+    st.metric("Predicted label", md(prediction["label"]))  # a metric's value is Markdown
+    st.metric("Confidence", f"{prediction['confidence']:.1%}")
+    note = uncertainty(prediction["probabilities"])
+    if note:
+        st.warning(md(note), icon=":material/help:")
+
+
+def scored_file(run_path: str, predictor: PredictorProcess, uploaded, state_key: str):
+    """The upload with its predictions and the scores on it, computed once per file: ``(name, table, skipped,
+    evaluation)``, or None after showing why it could not be read."""
     key = (run_path, uploaded.file_id)
-    if st.session_state.try_table is None or st.session_state.try_table[0] != key:
+    if st.session_state[state_key] is None or st.session_state[state_key][0] != key:
         try:
             path = save_upload(uploaded.getvalue(), uploaded.name)
             with st.spinner("Predicting…"):
-                table, _skipped = predictor.predict_file(path)
+                table, skipped = predictor.predict_file(path)
         except TransferLabError as exc:
             show_error(exc)
-            return
-        st.session_state.try_table = (key, uploaded.name, table)
-    _, name, table = st.session_state.try_table
-    st.caption(f"{len(table):,} rows labelled. The first 100:")
-    st.dataframe(table.head(100), width="stretch", hide_index=True)
-    stem = name.rsplit(".", 1)[0]
+            return None
+        label_column = (RunDir(run_path).config() or {}).get("label_column")
+        evaluation = evaluate_table(table, predictor.label_names, label_column)
+        st.session_state[state_key] = (key, uploaded.name, table, skipped, evaluation)
+    return st.session_state[state_key][1:]
+
+
+def predictions_table(table: pd.DataFrame, name: str, unit: str, download: str) -> None:
+    """How many were labelled and how many of them are uncertain, the first 100, and the whole table as a CSV."""
+    st.caption(f"{table.shape[0]:,} {unit}s labelled. The first 100:")
+    st.dataframe(
+        table.head(100),
+        width="stretch",
+        hide_index=True,
+        column_config={
+            "confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1),
+            "uncertain": st.column_config.CheckboxColumn("uncertain", help=f"Uncertain when {UNCERTAIN_RULE}."),
+        },
+    )
+    flagged = int(table["uncertain"].sum())
+    summary = uncertain_summary(table["uncertain"].tolist(), unit)
+    if flagged:
+        st.warning(summary, icon=":material/help:")
+    else:
+        st.caption(summary)
     st.download_button(
-        "Download with predictions (CSV)",
+        download,
         data=table_csv_bytes(table),
-        file_name=f"{stem}-predictions.csv",
+        file_name=f"{name.rsplit('.', 1)[0]}-predictions.csv",
         mime="text/csv",
         icon=":material/download:",
         on_click="ignore",
     )
 
 
-def prediction_view(prediction: dict, key: str) -> None:
-    left, right = st.columns([1, 2])
-    left.metric("Predicted label", md(prediction["label"]))  # a metric's value is Markdown
-    left.metric("Confidence", f"{prediction['confidence']:.1%}")
-    right.plotly_chart(charts.probability_bars(prediction["probabilities"]), width="stretch", key=key)
+def whole_file(run_path: str, predictor: PredictorProcess) -> None:
+    st.subheader("Label a file")
+    uploaded = st.file_uploader(
+        "A table with a column of texts, or a .txt file with one text per line. If the table also has the "
+        "run's label column (or one named 'label'), the predictions are scored against it.",
+        type=table_upload_types(),
+        key="w_try_upload",
+    )
+    if uploaded is None:
+        return
+    scored = scored_file(run_path, predictor, uploaded, "try_table")
+    if scored is None:
+        return
+    name, table, skipped, evaluation = scored
+    note = skipped_summary(skipped)
+    if note:
+        st.caption(md(note))
+    predictions_table(table, name, "row", "Download with predictions (CSV)")
+    if evaluation is not None:
+        show_evaluation(evaluation, key="file_scores")
 
 
 def single_picture(run_path: str, predictor: PredictorProcess) -> None:
@@ -108,51 +158,38 @@ def single_picture(run_path: str, predictor: PredictorProcess) -> None:
             return
         st.session_state.try_image = (key, path, prediction)
     _, path, prediction = st.session_state.try_image
-    left, right = st.columns([1, 3])
-    with left:
-        show_pictures([path], [uploaded.name], side=PICTURE_SIDE)
+    # Side by side, no columns inside columns: the picture takes at most its column's width, so it never
+    # runs over the numbers beside it; on a phone the two columns stack.
+    left, right = st.columns([1, 2], gap="medium")
+    picture = thumbnail(path, PICTURE_SIDE)
+    if picture is not None:
+        left.image(picture, caption=uploaded.name, width="content", output_format="PNG")
     with right:
-        prediction_view(prediction, key="picture_probs")
+        prediction_summary(prediction)
+        st.plotly_chart(charts.probability_bars(prediction["probabilities"]), width="stretch", key="picture_probs")
 
 
 def whole_zip(run_path: str, predictor: PredictorProcess) -> None:
     st.subheader("Label a ZIP of pictures")
-    uploaded = st.file_uploader(
-        "A ZIP of pictures, in folders or not (the folder names are not used)",
-        type=archive_upload_types(),
-        key="w_try_zip",
+    uploaded = st.file_uploader("A ZIP of pictures, in folders or not", type=archive_upload_types(), key="w_try_zip")
+    st.caption(
+        md(
+            f"A picture in a folder named after one of the model's classes ({listed(predictor.label_names)}) is "
+            "taken to be of that class, and the predictions are scored against the folder names."
+        )
     )
     if uploaded is None:
         return
-    key = (run_path, uploaded.file_id)
-    if st.session_state.try_images is None or st.session_state.try_images[0] != key:
-        try:
-            path = save_upload(uploaded.getvalue(), uploaded.name)
-            with st.spinner("Predicting…"):
-                table, skipped = predictor.predict_file(path)
-        except TransferLabError as exc:
-            show_error(exc)
-            return
-        st.session_state.try_images = (key, uploaded.name, table, skipped)
-    _, name, table, skipped = st.session_state.try_images
-    st.caption(f"{len(table):,} pictures labelled. The first 100:")
-    st.dataframe(
-        table.head(100),
-        width="stretch",
-        hide_index=True,
-        column_config={"confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1)},
-    )
-    st.download_button(
-        "Download the predictions (CSV)",
-        data=table_csv_bytes(table),
-        file_name=f"{name.rsplit('.', 1)[0]}-predictions.csv",
-        mime="text/csv",
-        icon=":material/download:",
-        on_click="ignore",
-    )
+    scored = scored_file(run_path, predictor, uploaded, "try_images")
+    if scored is None:
+        return
+    name, table, skipped, evaluation = scored
+    predictions_table(table, name, "picture", "Download the predictions (CSV)")
     if skipped:
         st.warning(f"Skipped {len(skipped):,} files that could not be read as pictures:")
         st.dataframe(pd.DataFrame(skipped, columns=["file", "reason"]), hide_index=True, width="stretch")
+    if evaluation is not None:
+        show_evaluation(evaluation, key="zip_scores")
 
 
 # What the page offers for each kind of data a model reads.

@@ -89,3 +89,14 @@ CHECKPOINT_EVERY_SECONDS = 60.0
 
 def checkpoint_every_seconds() -> float:
     return float(os.environ.get("TRANSFERLAB_CHECKPOINT_SECONDS", CHECKPOINT_EVERY_SECONDS))
+
+
+# --- uncertain predictions -------------------------------------------------------------------------
+# A prediction is flagged "uncertain" (Try it, engine.predict's `uncertain` column) when the two most
+# likely classes are less than this far apart in probability. 0.2 is a choice, not a measurement: with
+# two classes it flags every prediction under 60%, odds weaker than 3 to 2, and fine-tuned classifiers
+# are more often over- than under-confident, so a call that close is worth a person's look.
+UNCERTAIN_MARGIN = 0.2
+# ...or when the most likely class is below this: with many classes the top two can be far apart while
+# the model still gives its own answer less than even odds (40%, then 15% and many small ones).
+UNCERTAIN_BELOW = 0.5

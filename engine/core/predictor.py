@@ -83,7 +83,8 @@ class PredictorProcess:
         return self._ask({"op": "predict", "inputs": [str(x) for x in inputs]})["predictions"]
 
     def predict_file(self, path: str | Path, text_column: str | None = None):
-        """A table of texts or a ZIP of pictures with prediction columns, and the skipped files."""
+        """A table of texts (or a .txt of them) or a ZIP of pictures with prediction columns, and what was skipped
+        as ``(where, why)``: unreadable pictures, empty lines."""
         import pandas as pd
 
         fd, out = tempfile.mkstemp(suffix=".parquet", prefix="transferlab-predictions-")

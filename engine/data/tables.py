@@ -2,6 +2,10 @@
 
 Every problem raises one :class:`~engine.core.errors.DataError` whose message says what is wrong,
 where (the row number a spreadsheet would show) and what to do. The file is only ever read.
+
+A ``.txt`` file is what a text editor saves: one text per line, no header, no labels
+(:func:`read_text_lines` reads it to be labelled). Only one whose first line holds a tab is a table
+(Excel's "Text (Tab delimited)" and "Unicode text" exports), read as TSV.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from engine.core.errors import DataError
 from engine.core.formats import MAX_FILE_BYTES, SUPPORTED_TABLES, TABLE_FORMATS
 
 _ENCODING_NAMES = {"cp1252": "Windows-1252", "latin-1": "Latin-1"}
+TEXT_LINES_SUFFIX = ".txt"  # a file of texts, one per line (unless its first line holds a tab)
+_FIRST_LINE_BYTES = 1 << 20
 
 
 # How read_table's index counts rows, so messages can say "row 5" or "line 5" the way the
@@ -39,28 +45,19 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     ``007`` stays ``"007"`` and an Excel number ``1.0`` becomes ``"1"``. The index holds the
     row number the user would look for (``df.index.name`` is ``"row"``, ``"line"`` or
     ``"record"``): for CSV and Excel the header is row 1 and the first data row is row 2.
-    Rows where every cell is empty are left out.
+    Rows where every cell is empty are left out. A ``.txt`` of texts (no tab in its first line) has
+    no labels, so it is refused here with a message that says so; :func:`read_text_lines` reads it.
     """
-    path = Path(path)
+    path, fmt = _check_file(path)
     name = path.name
-    fmt = TABLE_FORMATS.get(path.suffix.lower())
-    if fmt is None:
+    if is_text_lines(path):
         raise DataError(
-            f"'{name}' is not a format TransferLab can read. Save it as {SUPPORTED_TABLES}; "
-            "from a spreadsheet program, 'Save as CSV' or keep it as .xlsx."
+            f"'{name}' is a plain text file: TransferLab reads a .txt as one text per line, with no header and "
+            "no labels, so it cannot teach a model (label its texts on Try it instead). To train, give each text "
+            "its label in a table: a CSV with a text and a label column, or a tab-separated .tsv or .txt with a "
+            "header row (Excel: Save as 'Text (Tab delimited)'). If it already is a comma-separated table, "
+            "rename it to end in .csv."
         )
-    if not path.exists():
-        raise DataError(f"The file '{path}' does not exist. Check the name and the folder, then try again.")
-    if path.is_dir():
-        raise DataError(f"'{path}' is a folder, not a file. Choose the data file inside it.")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise DataError(
-            f"'{name}' is {size / 1024**2:.0f} MB; TransferLab reads files up to "
-            f"{MAX_FILE_BYTES // 1024**2} MB. Use a sample of the rows, or split the file into smaller ones."
-        )
-    if size == 0:
-        raise DataError(f"'{name}' is empty (0 bytes). Choose the file that holds your data.")
 
     warnings: list[str] = []
     if fmt == "Parquet":
@@ -88,6 +85,63 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     if len(df) == 0:
         raise DataError(f"'{name}' holds no data. Choose the file that holds your data.")
     return df, warnings
+
+
+def is_text_lines(path: str | Path) -> bool:
+    """True for a ``.txt`` file of texts, one per line: one whose first line has no tab (a tab makes it a table).
+
+    >>> is_text_lines("notes.csv"), is_text_lines("no-such-file.txt")
+    (False, False)
+    """
+    path = Path(path)
+    if path.suffix.lower() != TEXT_LINES_SUFFIX or not path.is_file():
+        return False
+    with path.open("rb") as f:
+        first = f.readline(_FIRST_LINE_BYTES)  # a UTF-16 tab holds the byte b"\t" too
+    return b"\t" not in first
+
+
+def read_text_lines(path: str | Path) -> tuple[pd.DataFrame, list[int]]:
+    """A ``.txt`` of texts, one per line and no header, to be labelled.
+
+    Returns a table with the columns ``line`` (the line number a text editor shows) and ``text``
+    (the line without surrounding spaces), and the numbers of the empty lines, which are skipped.
+    """
+    path, _ = _check_file(path)
+    warnings: list[str] = []
+    lines = _decode(path, "plain text", warnings).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line does not start another one
+    kept = [(number, line.strip()) for number, line in enumerate(lines, start=1) if line.strip()]
+    empty = [number for number, line in enumerate(lines, start=1) if not line.strip()]
+    df = pd.DataFrame({"line": [n for n, _ in kept], "text": [t for _, t in kept]})
+    df.index = pd.Index([n for n, _ in kept], name="line")
+    return df, empty
+
+
+def _check_file(path: str | Path) -> tuple[Path, str]:
+    """The path and its format, once it is known to be a readable file of a format TransferLab reads."""
+    path = Path(path)
+    name = path.name
+    fmt = TABLE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(
+            f"'{name}' is not a format TransferLab can read. Save it as {SUPPORTED_TABLES}; "
+            "from a spreadsheet program, 'Save as CSV' or keep it as .xlsx."
+        )
+    if not path.exists():
+        raise DataError(f"The file '{path}' does not exist. Check the name and the folder, then try again.")
+    if path.is_dir():
+        raise DataError(f"'{path}' is a folder, not a file. Choose the data file inside it.")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise DataError(
+            f"'{name}' is {size / 1024**2:.0f} MB; TransferLab reads files up to "
+            f"{MAX_FILE_BYTES // 1024**2} MB. Use a sample of the rows, or split the file into smaller ones."
+        )
+    if size == 0:
+        raise DataError(f"'{name}' is empty (0 bytes). Choose the file that holds your data.")
+    return path, fmt
 
 
 def _decode(path: Path, fmt: str, warnings: list[str]) -> str:
@@ -127,7 +181,7 @@ def _decode(path: Path, fmt: str, warnings: list[str]) -> str:
 
 def _read_delimited(text: str, name: str, suffix: str) -> pd.DataFrame:
     header = text.lstrip("\ufeff").split("\n", 1)[0]
-    if suffix == ".tsv" or (suffix == ".txt" and "\t" in header):
+    if suffix in (".tsv", TEXT_LINES_SUFFIX):  # a .txt read as a table has a tab in its first line
         sep, kind = "\t", "TSV"
     elif suffix == ".csv" and "," not in header and (";" in header or "\t" in header):
         # Spreadsheets in many European locales save CSV with semicolons.

@@ -22,7 +22,7 @@ from engine.core.errors import DataError
 from engine.core.words import plural
 from engine.data.columns import guess_columns, guess_text_column, looks_like_free_text
 from engine.data.dataset import LabeledDataset, imbalance_warning, sort_label_names
-from engine.data.tables import ROW_KINDS, read_table
+from engine.data.tables import ROW_KINDS, is_text_lines, read_table, read_text_lines
 
 _MAX_LISTED_ROWS = 10
 
@@ -212,7 +212,13 @@ def load_for_config(config, path: str | Path | None = None, label_names: list[st
 
 
 def read_inputs(path: str | Path, text_column: str | None = None) -> tuple[pd.DataFrame, list[str], list]:
-    """A file of texts to predict on: (its table, the texts, skipped files: none for tables)."""
+    """A file of texts to predict on: (its table, the texts, what was skipped as ``(where, why)``).
+
+    A table skips nothing; a .txt of one text per line skips its empty lines, ``("line 3", "empty line")``.
+    """
+    if is_text_lines(path):
+        df, empty = read_text_lines(path)
+        return df, df["text"].tolist(), [(f"line {n}", "empty line") for n in empty]
     df, _warnings = read_table(path)
     column = guess_text_column(df, text_column, source=Path(path).name)
     return df, df[column].fillna("").astype(str).tolist(), []
