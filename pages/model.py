@@ -21,7 +21,7 @@ from ui import format as fmt
 from ui import gate
 from ui.memo import memo
 from ui.router import ensure_router
-from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, build_config, match_model_to_task
+from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, build_config, match_model_to_task, training_examples
 from ui.widgets import init_state, show_error
 
 LEARNING_RATES = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2]
@@ -86,9 +86,10 @@ def apply_defaults(task: str, strategy: str, preset: str) -> None:
     """The preset's settings for this strategy and task, in the settings and on the widgets (a browser
     sends back the value it shows, so the widgets must be overwritten, not dropped)."""
     state = st.session_state
-    state.settings_for = (task, strategy, preset)
+    # The examples count too: the Quick look preset gives fine-tuning small data more epochs.
+    state.settings_for = (task, strategy, preset, training_examples(state, strategy))
     state.preset = preset
-    state.settings = default_settings(strategy, preset, task)
+    state.settings = default_settings(strategy, preset, task, training_examples(state, strategy))
     for key, value in widget_values(state.settings, task).items():
         state[key] = value
 
@@ -201,7 +202,9 @@ def choose_strategy(summary: dict | None, task: str) -> str:
     st.subheader("2. How much of the model to retrain")
     recommended = None
     if summary:
-        recommended, why = recommend_strategy(summary["rows"], gpu_present(), task, len(summary["classes"]))
+        recommended, why = recommend_strategy(
+            summary["rows"], gpu_present(), task, len(summary["classes"]), st.session_state.preset
+        )
         st.info(f"Recommended for your data: **{STRATEGIES[recommended].title}**. {why}", icon=":material/lightbulb:")
     else:
         st.caption("Choose data on the Data page to get a recommendation for it.")
@@ -281,7 +284,8 @@ def choose_settings(strategy: str, task: str) -> None:
     )
     preset = preset or st.session_state.preset  # clicking the selected segment unselects it
     st.caption(PRESETS[preset]["help"])
-    if st.session_state.get("settings_for") != (task, strategy, preset):  # e.g. other data since
+    made_for = (task, strategy, preset, training_examples(st.session_state, strategy))
+    if st.session_state.get("settings_for") != made_for:  # e.g. other data since
         apply_defaults(task, strategy, preset)
     s = dict(st.session_state.settings)
     for key, value in widget_values(s, task).items():
@@ -361,10 +365,7 @@ def show_estimate(summary: dict | None, task: str) -> None:
         return
     lengths = summary.get("text_length")  # texts only
     mean_tokens = mean_tokens_from_chars(lengths["median"]) if lengths else None
-    # Strategies that do not choose by a validation split learn from its examples too.
-    n_train = summary["n_train"] + (
-        0 if STRATEGIES[config.strategy].uses_validation else summary.get("n_validation", 0)
-    )
+    n_train = training_examples(st.session_state, config.strategy)
     try:
         est = cached_estimate(json.dumps(config.to_dict()), n_train, len(summary["classes"]), mean_tokens)
     except ConfigError as exc:  # a setting this model cannot train with

@@ -97,7 +97,7 @@ def test_an_unchanged_setup_is_not_rewritten(workspace, tmp_path):
     before = make_a_setup(write_csv(tmp_path / "tickets.csv", make_rows(30)))
     path = setup.setups_dir() / f"{before.session_state[setup.ID_KEY]}.json"
     stored = json.loads(path.read_text())
-    assert stored["strategy"] == "full" and stored["settings_for"] == ["text", "full", "Best quality"]
+    assert stored["strategy"] == "full" and stored["settings_for"][:3] == ["text", "full", "Best quality"]
     mtime = path.stat().st_mtime_ns
     before.switch_page("pages/runs.py").run()
     assert path.stat().st_mtime_ns == mtime
@@ -116,3 +116,20 @@ def test_a_choice_made_just_before_opening_another_page_is_kept(workspace, tmp_p
     at.switch_page("pages/train.py").run()
     assert at.session_state.settings["max_length"] == 256
     assert at.session_state.strategy == "lora"
+
+
+def test_the_model_page_advice_and_quick_look_follow_the_data(workspace, tmp_path):
+    """600 texts: frozen is recommended with every preset, and LoRA with Quick look gets 3 epochs, not 1."""
+    at = session()
+    at.radio(key="w_data_source").set_value("upload").run()
+    csv = write_csv(tmp_path / "six_hundred.csv", make_rows(200))  # 600 rows, 3 classes of 200
+    at.file_uploader[0].set_value((csv.name, csv.read_bytes(), "text/csv")).run()
+    assert at.session_state.data_summary["rows"] == 600
+    at.switch_page("pages/model.py").run()
+    for preset in ("Quick look", "Balanced", "Best quality"):
+        at.segmented_control(key="w_preset").set_value(preset).run()
+        [advice] = [i.value for i in at.info if i.value.startswith("Recommended for your data")]
+        assert "**Frozen" in advice and f"{preset} preset" in advice
+    at.radio(key="w_strategy").set_value("lora").run()
+    at.segmented_control(key="w_preset").set_value("Quick look").run()
+    assert at.number_input(key="w_epochs").value == 3 and at.session_state.settings["epochs"] == 3

@@ -14,6 +14,7 @@ from engine.core.catalog import DEFAULT_TEXT_MODEL
 from engine.core.config import TrainConfig, data_settings, other_tasks_settings
 from engine.core.errors import ConfigError
 from engine.core.presets import DEFAULT_PRESET, default_settings
+from engine.core.strategies import STRATEGIES
 from engine.core.tasks import get_task
 
 DATA_DEFAULTS: dict[str, Any] = {
@@ -79,8 +80,19 @@ def current_settings(state: Mapping[str, Any]) -> dict[str, Any]:
     made_for = state.get("settings_for")
     task = state.get("data_task") or "text"
     if made_for and made_for[0] != task:
-        settings = default_settings(state.get("strategy") or "lora", state.get("preset") or DEFAULT_PRESET, task)
+        strategy = state.get("strategy") or "lora"
+        settings = default_settings(strategy, state.get("preset") or DEFAULT_PRESET, task, training_examples(state))
     return settings
+
+
+def training_examples(state: Mapping[str, Any], strategy: str | None = None) -> int | None:
+    """The examples the chosen strategy trains on (the Data page's split), or None before data are chosen.
+    Strategies that do not choose by a validation split learn from its examples too."""
+    summary = state.get("data_summary")
+    if not summary or "n_train" not in summary:
+        return None
+    uses_validation = STRATEGIES[strategy or state.get("strategy") or "lora"].uses_validation
+    return int(summary["n_train"]) + (0 if uses_validation else int(summary.get("n_validation", 0)))
 
 
 def match_model_to_task(state: MutableMapping[str, Any]) -> str | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.core.presets import DEFAULT_PRESET
 from engine.core.tasks import get_task
 from engine.estimate.common import Estimate
 
@@ -34,13 +35,15 @@ def estimate(config: Any, n_train: int, mean_tokens: float | None = None, num_la
     return get_task(config.task).load("estimator")(config, n_train, num_labels, mean_tokens)
 
 
-def recommend_strategy(n_examples: int, has_gpu: bool, task: str = "text", n_classes: int = 2) -> tuple[str, str]:
-    """(strategy, one plain sentence why) from the dataset size, the number of classes, the hardware and
-    the kind of data.
+def recommend_strategy(
+    n_examples: int, has_gpu: bool, task: str = "text", n_classes: int = 2, preset: str = DEFAULT_PRESET
+) -> tuple[str, str]:
+    """(strategy, one plain sentence why) from the dataset size, the number of classes, the hardware, the
+    kind of data and the preset it will train with (its epochs).
 
     >>> recommend_strategy(150, has_gpu=False)[0]  # 75 per class
     'setfit'
     >>> recommend_strategy(1000, has_gpu=False, task="image")[0]
     'partial'
     """
-    return get_task(task).load("recommender")(int(n_examples), has_gpu, max(1, int(n_classes)))
+    return get_task(task).load("recommender")(int(n_examples), has_gpu, max(1, int(n_classes)), preset)
