@@ -363,3 +363,71 @@ def test_hostile_labels_fetch_nothing_and_link_nowhere_in_a_browser(server, tiny
 
         assert outside == [], outside  # nothing fetched from anywhere but the app
         assert leaks == [], leaks  # and no page links to (or shows) what a label names
+
+
+# Twenty classes with names of different lengths, as a help-desk export has them.
+TWENTY = [
+    "billing",
+    "refund",
+    "late parcel",
+    "damaged box",
+    "wrong item",
+    "password reset",
+    "account locked",
+    "invoice copy",
+    "address change",
+    "cancel order",
+    "gift card",
+    "warranty claim",
+    "price match",
+    "store hours",
+    "loyalty points",
+    "app crash",
+    "newsletter",
+    "complaint",
+    "feedback",
+    "other",
+]
+
+
+def test_twenty_classes_keep_every_label_on_the_results_charts_in_a_browser(server, tiny_bert, tmp_path):
+    """The bug: with 20 classes the per-class chart's labels were cut and covered by the legend, and the
+    confusion matrix labelled every other class."""
+    import random
+
+    from conftest import make_rows, write_csv
+    from playwright.sync_api import expect
+
+    from engine.core.config import TrainConfig
+    from engine.core.jobs import prepare_run
+    from engine.training.trainer import train
+
+    url, home = server
+    rng = random.Random(3)
+    texts = [text for text, _ in make_rows(60, seed=5)]
+    rows = [(f"{texts[i % len(texts)]} ticket {i}", TWENTY[i % 20]) for i in range(20 * 12)]
+    rng.shuffle(rows)
+    data = write_csv(tmp_path / "helpdesk.csv", rows)
+    config = TrainConfig(data=str(data), model=str(tiny_bert), strategy="frozen", max_length=32)
+    train(config, prepare_run(config, home / "runs" / "twenty-classes"))
+
+    with chromium(tmp_path) as b:
+        page, shot, go = b.page, b.shot, b.go
+        page.goto(url)
+        go("Results")
+        charts = page.get_by_test_id("stPlotlyChart")
+        matrix = charts.filter(has_text="Confusion matrix")
+        per_class = charts.filter(has_text="Per-class scores")
+        expect(matrix).to_be_visible()
+        expect(per_class).to_be_visible()
+        page.wait_for_timeout(1500)
+        for chart, axes in ((matrix, (".xtick text", ".ytick text")), (per_class, (".ytick text",))):
+            for axis in axes:
+                shown = [t.strip() for t in chart.locator(axis).all_text_contents()]
+                assert sorted(shown) == sorted(TWENTY), (axis, shown)
+        # Nothing covers the labels: the legend sits above the bars, not over the class names.
+        legend = per_class.locator(".legend").bounding_box()
+        bars = per_class.locator(".cartesianlayer").bounding_box()
+        assert legend is not None and bars is not None and legend["y"] + legend["height"] <= bars["y"] + 1
+        expect(page.get_by_text("Most frequent mistakes")).to_be_visible()
+        shot("20-twenty-classes-results")
