@@ -349,7 +349,8 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     train_seconds = time.time() - started + outcome.seconds_before
     # Passes over the training data: one for frozen features; fine-tuning may make more than its epochs
     # (the minimum number of steps), or fewer (early stopping).
-    passes = outcome.steps * config.batch_size / len(splits.train) if outcome.steps else 1.0
+    per_epoch = -(-len(splits.train) // config.batch_size)  # steps per pass, the last batch smaller
+    passes = outcome.steps / per_epoch if outcome.steps else 1.0
     probs = outcome.probs
     metrics = classification_metrics(splits.test.labels, probs.argmax(-1), splits.label_names)
     unit = get_task(config.task).unit
@@ -401,7 +402,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     run.set_status(
         "completed",
         completed_message(metrics),
-        progress={"step": outcome.steps, "max_steps": outcome.max_steps, "epoch": epochs},
+        progress={"step": outcome.steps, "max_steps": outcome.max_steps, "epoch": passes},
     )
     # Cleanup after "completed": a kill here leaves files to remove, never a finished run shown as failed.
     kill_point("cleanup")
