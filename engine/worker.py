@@ -126,7 +126,7 @@ def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = 
         slot = wait_for_slot(run, queued_at)
         if slot is None:
             return 3
-        run.set_status("running", "Starting")
+        run.set_status("running", "Starting", session_started_at=time.time())
         threads = threads_for(config)
         if threads != config.threads:
             config = dataclasses.replace(config, threads=threads)  # not saved: config.json keeps the user's choice

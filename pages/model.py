@@ -102,8 +102,10 @@ def keep_strategy() -> None:
 
 def keep_preset() -> None:
     state = st.session_state
-    if state.w_preset:  # clicking the selected segment unselects it: keep the preset
+    if state.w_preset:
         apply_defaults(state.data_task or "text", state.strategy or "lora", state.w_preset)
+    else:  # clicking the selected segment unselects it: keep the preset, and show it selected
+        state.w_preset = state.preset
 
 
 @st.cache_data(ttl=60, show_spinner="Looking for the model…")
@@ -390,7 +392,13 @@ def show_estimate(summary: dict | None, task: str) -> None:
     cols[2].metric("Estimated time", fmt.seconds(est.seconds))
     note = " The model is not on this computer: its size comes from the catalog." if est.approximate_params else ""
     unit = get_task(task).unit
-    st.caption(f"Estimates for {n_train:,} training {unit}s on {est.device}; the real time can differ.{note}")
+    pooled = (
+        ""
+        if STRATEGIES[config.strategy].uses_validation or not summary.get("n_validation")
+        else f" (the {summary['n_train']:,} training and {summary['n_validation']:,} validation {unit}s of the Data "
+        "page: this strategy chooses its settings by cross-validation, so it learns from both)"
+    )
+    st.caption(f"Estimates for {n_train:,} training {unit}s{pooled} on {est.device}; the real time can differ.{note}")
     if not est.fits:
         st.error(est.warning or "This will probably not fit in memory.", icon=":material/memory:")
     elif est.warning:

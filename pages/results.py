@@ -18,7 +18,7 @@ from ui.downloads import zip_folder
 from ui.gallery import show_pictures
 from ui.memo import memo
 from ui.router import ensure_router
-from ui.widgets import completed_runs, evaluation_notes, metric_cards, run_picker
+from ui.widgets import completed_runs, evaluation_notes, metric_cards, run_picker, training_curves
 
 MISCLASSIFIED_SHOWN = 200
 GALLERY_SHOWN = 24  # misclassified test pictures shown as thumbnails
@@ -73,34 +73,6 @@ def about_run(run: RunDir) -> None:
             st.error(md(st.session_state.about_error), icon=":material/error:")
 
 
-def training_curves(run: RunDir, metrics: dict) -> None:
-    """The loss and validation curves; a run without them (a fitted head) says why instead of empty axes."""
-    st.subheader("Training curves")
-    events = run.events()
-    train_df, eval_df = charts.events_frames(events)
-    head = metrics.get("head") or {}
-    if train_df.empty and len(eval_df) <= 1:
-        fitted = (
-            f" (cross-validated accuracy {head['cv_accuracy']:.3f})"
-            if isinstance(head.get("cv_accuracy"), float)
-            else ""
-        )
-        st.caption(
-            "No curves for this run: the frozen model computed its features once, and the classifier on top was "
-            f"fitted to convergence in one go{fitted}, not trained step by step."
-        )
-        return
-    left, right = st.columns(2)
-    left.plotly_chart(charts.loss_curve(events), width="stretch", key="loss")
-    if eval_df.empty:
-        right.caption(
-            "No validation curve: no validation split was held out (too few examples), or this strategy "
-            "chooses its settings by cross-validation instead."
-        )
-    else:
-        right.plotly_chart(charts.metric_curve(events), width="stretch", key="val_metrics")
-
-
 def show_run(run: RunDir) -> None:
     metrics = run.metrics() or {}
     config = run.config() or {}
@@ -153,7 +125,8 @@ def show_run(run: RunDir) -> None:
         else:
             st.caption("No mistakes on the test split.")
 
-    training_curves(run, metrics)
+    st.subheader("Training curves")
+    training_curves(run.events(), metrics.get("strategy"), metrics.get("head"), finished=True, key="results")
 
     st.subheader(f"Misclassified test {unit}")
     if run.predictions_path.exists():
@@ -175,6 +148,8 @@ def show_run(run: RunDir) -> None:
                 width="stretch",
                 column_config={
                     column: st.column_config.TextColumn(column, width="large"),
+                    "true_label": st.column_config.TextColumn("true label"),
+                    "predicted_label": st.column_config.TextColumn("predicted label"),
                     "confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1),
                 },
             )

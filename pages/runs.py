@@ -43,18 +43,18 @@ def runs_table(runs: list[dict]) -> None:
         table[
             [
                 "name",
-                "run",
                 "state",
-                "model",
-                "strategy",
-                "data",
                 "accuracy",
                 "macro_f1",
                 "train_seconds",
+                "model",
+                "strategy",
+                "data",
                 "trainable_params",
                 "created",
                 "note",
                 "message",
+                "run",
             ]
         ],
         hide_index=True,

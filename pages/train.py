@@ -20,7 +20,7 @@ from ui import charts, gate, live
 from ui import format as fmt
 from ui.router import ensure_router
 from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, TRAIN_DEFAULTS, build_config, current_settings
-from ui.widgets import CHOSEN_RUN, init_state
+from ui.widgets import CHOSEN_RUN, init_state, training_curves
 
 # Every redraw costs CPU in the Streamlit server and the browser, taken from training on a small
 # machine: the status every few seconds, the curves (plotly, the expensive part) less often.
@@ -120,7 +120,7 @@ def new_run_section() -> None:
     st.dataframe(
         pd.DataFrame({"setting": list(rows), "value": [str(v) for v in rows.values()]}),
         hide_index=True,
-        width="content",
+        width="stretch",
     )
     busy = len(jobs.active_runs()) >= max_concurrent_runs()
     if busy:
@@ -214,10 +214,12 @@ def resume(run: RunDir) -> None:
 
 def curves_view(path: str) -> None:
     """The train loss and validation curves, redrawn every CHARTS_EVERY_S while the run is going."""
-    events = event_tail(RunDir(path))
-    left, right = st.columns(2)
-    left.plotly_chart(charts.loss_curve(events), width="stretch", key="live_loss")
-    right.plotly_chart(charts.metric_curve(events), width="stretch", key="live_metrics")
+    run = RunDir(path)
+    events = event_tail(run)
+    metrics = run.metrics() or {}
+    strategy = (run.config() or {}).get("strategy")
+    finished = run.status().get("state") in FINISHED
+    training_curves(events, strategy, metrics.get("head"), finished=finished, key="live")
 
 
 def run_view(path: str, shown_state: str) -> None:
@@ -257,7 +259,9 @@ def run_view(path: str, shown_state: str) -> None:
     train_df, eval_df = charts.events_frames(events)
     cols = st.columns(4)
     p = status.get("progress") or {}
-    cols[0].metric("Epoch", f"{p['epoch']:.1f}" if isinstance(p.get("epoch"), (int, float)) else "–")
+    trains = STRATEGIES.get(str((run.config() or {}).get("strategy")))
+    epoch = p.get("epoch") if trains is None or trains.uses_optimizer else None  # a fitted head has no epochs
+    cols[0].metric("Epoch", f"{epoch:.1f}" if isinstance(epoch, (int, float)) else "–")
     time_to_train, speed = timings(run, status, train_df)
     cols[1].metric("Examples / s", speed, help=SPEED_HELP)
     cols[2].metric(

@@ -92,9 +92,20 @@ def scored_file(run_path: str, predictor: PredictorProcess, uploaded, state_key:
     return st.session_state[state_key][1:]
 
 
+def last_scored(run_path: str, state_key: str):
+    """The file scored last with this run, kept when the user visits another page and comes back (the
+    upload widget forgets its file then), with a line saying so; None when there is none."""
+    last = st.session_state[state_key]
+    if last is None or last[0][0] != run_path:
+        return None
+    st.caption(f"The file scored last: {md(last[1])}. Upload another to replace it.")
+    return last[1:]
+
+
 def predictions_table(table: pd.DataFrame, name: str, unit: str, download: str) -> None:
     """How many were labelled and how many of them are uncertain, the first 100, and the whole table as a CSV."""
-    st.caption(f"{table.shape[0]:,} {unit}s labelled. The first 100:")
+    count = table.shape[0]
+    st.caption(f"{count:,} {unit}s labelled" + (". The first 100:" if count > 100 else ":"))
     st.dataframe(
         table.head(100),
         width="stretch",
@@ -102,6 +113,8 @@ def predictions_table(table: pd.DataFrame, name: str, unit: str, download: str) 
         column_config={
             "confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1),
             "uncertain": st.column_config.CheckboxColumn("uncertain", help=f"Uncertain when {UNCERTAIN_RULE}."),
+            # Probabilities as 0.000 to 1.000, not 9e-07.
+            **{c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns if str(c).startswith("prob_")},
         },
     )
     flagged = int(table["uncertain"].sum())
@@ -128,9 +141,7 @@ def whole_file(run_path: str, predictor: PredictorProcess) -> None:
         type=table_upload_types(),
         key="w_try_upload",
     )
-    if uploaded is None:
-        return
-    scored = scored_file(run_path, predictor, uploaded, "try_table")
+    scored = scored_file(run_path, predictor, uploaded, "try_table") if uploaded else last_scored(run_path, "try_table")
     if scored is None:
         return
     name, table, skipped, evaluation = scored
@@ -178,9 +189,9 @@ def whole_zip(run_path: str, predictor: PredictorProcess) -> None:
             "taken to be of that class, and the predictions are scored against the folder names."
         )
     )
-    if uploaded is None:
-        return
-    scored = scored_file(run_path, predictor, uploaded, "try_images")
+    scored = (
+        scored_file(run_path, predictor, uploaded, "try_images") if uploaded else last_scored(run_path, "try_images")
+    )
     if scored is None:
         return
     name, table, skipped, evaluation = scored

@@ -157,7 +157,7 @@ def test_upload_train_reload_results_and_try_it_in_a_browser(server, tiny_bert, 
         page.get_by_test_id("stRadio").get_by_text(re.compile(r"^LoRA \(low-rank adapters\)")).click()
         page.get_by_role("radio", name="Quick look").click()
         expect(page.get_by_text("A first result in a few minutes")).to_be_visible()
-        expect(epochs).to_have_value("1")
+        expect(epochs).to_have_value("3")  # 90 texts: Quick look gives fine-tuning enough updates
         expect(page.get_by_test_id("stMetric").filter(has_text="Estimated time")).to_be_visible()
         shot("02-model")
 

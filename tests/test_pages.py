@@ -196,7 +196,7 @@ def test_model_page_cards_strategy_presets_and_estimate(workspace, tiny_bert, to
     assert not at.error
     at.radio(key="w_strategy").set_value("lora").run()
     at.segmented_control(key="w_preset").set_value("Quick look").run()
-    assert at.number_input(key="w_epochs").value == 1
+    assert at.number_input(key="w_epochs").value == 3  # 30 examples: one epoch would be two updates
     assert at.select_slider(key="w_max_length").value == 64
     metrics = {m.label: m.value for m in at.metric}
     assert set(metrics) == {"Trainable parameters", "Memory needed", "Estimated time"}
@@ -467,11 +467,11 @@ def test_trainable_parameters_show_a_count_not_a_zero_share(workspace):
     write_json_atomic(run.metrics_path, metrics)
     at = open_app("pages/results.py")
     [card] = [m.value for m in at.metric if m.label == "Trainable parameters"]
-    assert card == "770 of 22.7 M" and "the classifier only" in texts(at.caption)
+    assert card == "770" and "of 22.7 M · the classifier only" in texts(at.caption)
     write_json_atomic(run.metrics_path, metrics | {"trainable_params": 74_498, "strategy": "lora"})
     at = open_app("pages/results.py")
-    assert [m.value for m in at.metric if m.label == "Trainable parameters"] == ["74.5 K of 22.7 M"]
-    assert "0.33% of the model" in texts(at.caption)
+    assert [m.value for m in at.metric if m.label == "Trainable parameters"] == ["74.5 K"]
+    assert "of 22.7 M · 0.33% of the model" in texts(at.caption)
 
 
 def test_a_second_start_with_the_same_settings_asks_first(workspace, monkeypatch):

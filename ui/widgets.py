@@ -11,6 +11,8 @@ from engine.core import workspace
 from engine.core.rundir import list_runs
 from engine.core.strategies import STRATEGIES
 from engine.core.words import markdown_text as md
+from engine.core.words import percent
+from ui import charts
 from ui import format as fmt
 
 # The run a user last picked on Results or Try it, shared between those pages for the session.
@@ -92,14 +94,13 @@ def metric_cards(metrics: Mapping[str, Any]) -> None:
             col.caption(words)
     # A count of the total, with what it is beneath: a frozen model's "0.00%" read as broken.
     value = fmt.params(trainable) if trainable is not None else "n/a"
-    if trainable is not None and total:
-        value += f" of {fmt.params(total)}"
     cols[2].metric("Trainable parameters", value, help="The parameters training changed, of the model's total.")
+    of_total = f"of {fmt.params(total)} · " if trainable is not None and total else ""
     strategy = STRATEGIES.get(str(metrics.get("strategy")))
     if strategy is not None and strategy.trains == "head":
-        cols[2].caption("the classifier only")
+        cols[2].caption(f"{of_total}the classifier only")
     elif share is not None:
-        cols[2].caption(f"{fmt.share(share)} of the model")
+        cols[2].caption(f"{of_total}{fmt.share(share)} of the model")
     rate = metrics.get("train_samples_per_second")
     cols[3].metric(
         "Time to train",
@@ -117,6 +118,32 @@ def evaluation_notes(metrics: Mapping[str, Any], unit: str = "text") -> None:
     cut, max_length = metrics.get("inputs_cut"), metrics.get("max_length")
     if isinstance(cut, (int, float)) and cut > 0 and max_length:
         st.caption(
-            f"{cut:.0%} of the training {unit}s were longer than {max_length} tokens and were cut there: the model "
+            f"{percent(cut)} of the training {unit}s were longer than {max_length} tokens and were cut there: the model "
             "never saw their ends."
         )
+
+
+def training_curves(
+    events: list[dict[str, Any]], strategy: str | None, head: Mapping[str, Any] | None, finished: bool, key: str
+) -> None:
+    """The loss and validation curves; a run that has none (a fitted head, no validation split) says why
+    instead of showing empty axes."""
+    info = STRATEGIES.get(str(strategy))
+    if info is not None and not info.uses_optimizer:
+        cv = (head or {}).get("cv_accuracy")
+        fitted = f" (cross-validated accuracy {cv:.3f})" if isinstance(cv, float) else ""
+        st.caption(
+            "No training curves for this strategy: the frozen model computes the features once, then the classifier "
+            f"on top is fitted to convergence in one go{fitted}, not trained step by step."
+        )
+        return
+    _, eval_df = charts.events_frames(events)
+    left, right = st.columns(2)
+    left.plotly_chart(charts.loss_curve(events), width="stretch", key=f"{key}_loss")
+    if finished and eval_df.empty:
+        right.caption(
+            "No validation curve: no validation split was held out (too few examples a class), or this strategy "
+            "chooses its settings by cross-validation instead."
+        )
+    else:
+        right.plotly_chart(charts.metric_curve(events), width="stretch", key=f"{key}_metrics")

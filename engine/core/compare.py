@@ -34,6 +34,7 @@ SPLIT_SETTINGS: tuple[str, ...] = (
     "validation_fraction",
     "test_fraction",
 )
+TASK_SETTINGS = {name for task in TASKS for name in data_settings(task)}  # columns, labels file
 _DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}  # for a config.json written before a setting existed
 _WORDS = {"data": "data file", "validation_data": "validation file", "test_data": "test file"}
 
@@ -60,9 +61,18 @@ def split_differences(configs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """One line per setting in SPLIT_SETTINGS on which the runs (run name -> its config.json) differ, each value
     with the runs that have it; empty when the runs share data and split, i.e. their scores compare."""
     lines = []
+    tasks = {run: task_of_data(str(config.get("data") or "")).name for run, config in configs.items()}
+    if len(set(tasks.values())) > 1:
+        kinds = ", ".join(
+            f"{TASKS[t].examples} ({', '.join(r for r in tasks if tasks[r] == t)})"
+            for t in dict.fromkeys(tasks.values())
+        )
+        lines.append(f"kind of data: {kinds}")
     for name in SPLIT_SETTINGS:
         by_value: dict[Any, list[str]] = {}
         for run, config in configs.items():
+            if name in TASK_SETTINGS and name not in data_settings(tasks[run]):
+                continue  # a setting of the other kind of data (a picture run has no text column)
             by_value.setdefault(_value(config, name), []).append(run)
         if len(by_value) < 2:
             continue

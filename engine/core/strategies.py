@@ -242,8 +242,9 @@ def _frozen(backbone: nn.Module, config: Any, structure: Structure) -> nn.Module
     "partial",
     title="Freeze the bottom layers",
     explanation="The bottom layers (general knowledge: word meanings in text, edges and textures in "
-    "pictures) stay frozen; the top layers and the classifier are retrained. A middle ground when you have "
-    "a few thousand examples.",
+    "pictures) stay frozen; the top layers and the classifier are retrained. A middle ground: it adapts the "
+    "model to your data at a fraction of full fine-tuning's cost (for pictures it beat the frozen model from 5 "
+    "pictures a class on, in our measurements).",
     default_epochs=3,
     learning_rates={"text": 1e-4, "image": 1e-3},
     trains="top",

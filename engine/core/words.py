@@ -91,3 +91,12 @@ def markdown_text(value: object) -> str:
     for pattern, inert in (("\\://", "\\:\u2060//"), ("www\\.", "www\u2060\\."), ("@", "@\u2060")):
         escaped = escaped.replace(pattern, inert)
     return escaped
+
+
+def percent(share: float) -> str:
+    """A share in words, precise enough not to round a few cases to nothing.
+
+    >>> percent(0.934), percent(0.0042), percent(0.0), percent(0.05)
+    ('93%', '0.4%', '0%', '5%')
+    """
+    return f"{share:.1%}" if 0 < share < 0.01 else f"{share:.0%}"

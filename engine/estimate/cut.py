@@ -19,11 +19,12 @@ from pathlib import Path
 
 from engine.core.policy import AUTO_PERCENTILE, choose_max_length
 from engine.core.resolve import resolve_model
+from engine.core.words import percent
 from engine.estimate.text import CHARS_PER_TOKEN
 
 SAMPLE = 1000  # texts counted: a share to within about 3 points, in a second or two
 SUGGESTED_LENGTHS = (64, 128, 256, 512)
-CUT_WORTH_SAYING = 0.02  # below this share of cut texts, no suggestion
+CUT_WORTH_SAYING = 0.05  # no suggestion below this share (the automatic length lets 5 in 100 be cut)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class CutReport:
         if self.share_cut == 0:
             return f"Every text fits in the max length of {chosen}: none is cut."
         text = (
-            f"{about}{self.share_cut:.0%} of your training texts are longer than {chosen} and will be cut there "
+            f"{about}{percent(self.share_cut)} of your training texts are longer than {chosen} and will be cut there "
             f"(the median text has {about}{self.median_tokens:,} tokens, 95 in 100 have at most "
             f"{self.p95_tokens:,})."
         )
@@ -52,7 +53,7 @@ class CutReport:
             keeps = "keeps 95 in 100 whole" if self.suggestion >= self.p95_tokens else "is the most this model reads"
             text += (
                 f" A longer max length keeps more of each text but takes longer: {self.suggestion} {keeps}, at "
-                f"about {self.suggestion / self.max_length:.0f}× the time per text. The start of a text is often "
+                f"about {self.suggestion / self.max_length:.1f}× the time per text. The start of a text is often "
                 "enough; compare the two if the results disappoint."
             )
         if not self.exact:

@@ -11,7 +11,7 @@ from engine.core.hardware import available_cpus
 @dataclass(frozen=True)
 class DeviceChoice:
     kind: str  # "cuda", "mps" or "cpu"
-    name: str  # shown to the user: GPU name or "CPU (2 threads)"
+    name: str  # shown to the user: GPU name or "CPU (2 cores)"
     precision: str  # "bf16", "fp16" or "fp32"
     threads: int
 
@@ -37,4 +37,5 @@ def choose_device(preference: str = "auto", threads: int | None = None) -> Devic
         return DeviceChoice("mps", "Apple GPU (MPS)", "fp32", n_threads)
     if preference in ("cuda", "mps"):
         raise ConfigError(f"device '{preference}' was requested but this computer has none; use --device auto or cpu.")
-    return DeviceChoice("cpu", f"CPU ({n_threads} threads)", "fp32", n_threads)
+    # The words the dashboard's sidebar and estimate use for the same thing.
+    return DeviceChoice("cpu", f"CPU ({n_threads} {'core' if n_threads == 1 else 'cores'})", "fp32", n_threads)

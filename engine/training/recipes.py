@@ -151,10 +151,11 @@ def finetune_recipe(ctx: RunContext) -> Outcome:
     ctx.task.classifier.to(ctx.device.kind).eval()
     notes = []
     if state.max_steps > ctx.epochs * callback.steps_per_epoch:
+        passes = state.max_steps / callback.steps_per_epoch
         notes.append(
-            f"Trained for {state.max_steps:,} steps ({state.max_steps / callback.steps_per_epoch:.0f} passes over "
-            f"the {len(ctx.splits.train):,} training examples) rather than {ctx.epochs}: with little data, more "
-            "passes are needed for enough updates."
+            f"Trained for {state.max_steps:,} steps, {passes:.1f} passes over the {len(ctx.splits.train):,} training "
+            f"examples instead of the {ctx.epochs} asked for: with little data, more passes are needed for enough "
+            "updates."
         )
     if validate:
         notes.append("The model kept is the one that scored best on the validation split (later on ties).")

@@ -298,7 +298,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
     removed = run.remove_leftovers()
     if removed:
         log.info("removed what an interrupted session left half-written: %s", ", ".join(removed))
-    run.set_status("running", "Loading data", session_started_at=started)
+    run.set_status("running", "Loading data")
     device = choose_device(config.device, config.threads)
     splits, split_notes = load_splits(config)
     for warning in [*splits.train.warnings, *split_notes]:
