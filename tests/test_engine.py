@@ -149,7 +149,12 @@ def test_strategy_trains_and_writes_the_whole_run_directory(
         metrics["accuracy"]
     )
     assert not run.checkpoints_dir.exists()
-    assert (run.model_dir / "README.md").read_text().startswith("# Text classifier")
+    card = (run.model_dir / "README.md").read_text()
+    assert card.startswith("# Text classifier")
+    # A frozen model is not "fine-tuned", and a fitted head has no epochs (the card said "1 epochs").
+    frozen = strategy == "frozen"
+    assert ("trained with TransferLab" in card and "fitted to convergence" in card) == frozen
+    assert ("fine-tuned with TransferLab" in card) == (strategy not in ("frozen", "scratch"))
     meta = json.loads((run.model_dir / "transferlab.json").read_text())
     assert meta["label_names"] == ["billing", "shipping", "tech"]
     assert meta["pooling"] == ("mean" if arch == "bert" else "last")

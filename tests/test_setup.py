@@ -133,3 +133,10 @@ def test_the_model_page_advice_and_quick_look_follow_the_data(workspace, tmp_pat
     at.radio(key="w_strategy").set_value("lora").run()
     at.segmented_control(key="w_preset").set_value("Quick look").run()
     assert at.number_input(key="w_epochs").value == 3 and at.session_state.settings["epochs"] == 3
+
+
+def test_clicking_the_selected_preset_keeps_it_selected(workspace, tmp_path):
+    """Found by a new user: a second click on the highlighted preset un-highlighted it, while its settings stayed."""
+    at = make_a_setup(write_csv(tmp_path / "tickets.csv", make_rows(30)))
+    at.segmented_control(key="w_preset").set_value(None).run()
+    assert at.segmented_control(key="w_preset").value == "Best quality" == at.session_state.preset

@@ -218,6 +218,11 @@ def test_try_it_scores_a_labeled_file_and_flags_uncertain_rows(app_home):
     per_class = at.dataframe[1].value
     assert per_class["class"].tolist() == ["billing", "shipping", "tech"] and per_class["examples"].sum() == 12
     assert [d.label for d in at.get("download_button")] == ["Download with predictions (CSV)"]
+    # Found by a new user: the file and its scores were gone after a visit to another page.
+    at.switch_page("pages/runs.py").run()
+    at.switch_page("pages/try_it.py").run()
+    assert "The file scored last: new\\.csv. Upload another to replace it." in texts(at.caption)
+    assert len(at.dataframe[0].value) == 15 and {m.label: m for m in at.metric}["Scored"].value == "12 of 15"
 
 
 def test_try_it_reads_a_txt_file_from_its_first_line(app_home):

@@ -2,7 +2,7 @@
 
 >>> cfg = TrainConfig(data="data/spam_emails.csv", model="minilm", strategy="lora")
 >>> cfg.resolved_learning_rate()
-0.0005
+0.001
 """
 
 from __future__ import annotations
