@@ -86,6 +86,7 @@ def show_run(run: RunDir) -> None:
     )
     about_run(run)
     metric_cards(metrics)
+    # [baselines]
     evaluation_notes(metrics, task.unit)
     for warning in metrics.get("data_warnings") or []:
         st.caption(f"Data note: {md(warning)}")
@@ -127,6 +128,8 @@ def show_run(run: RunDir) -> None:
 
     st.subheader("Training curves")
     training_curves(run.events(), metrics.get("strategy"), metrics.get("head"), finished=True, key="results")
+    # [prove-it]
+    # [studies]
 
     st.subheader(f"Misclassified test {unit}")
     if run.predictions_path.exists():
@@ -153,8 +156,10 @@ def show_run(run: RunDir) -> None:
                     "confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1),
                 },
             )
+            # [explanations]
 
     st.subheader("Downloads")
+    # [report]
     left, right = st.columns(2)
     if run.predictions_path.exists():
         left.download_button(

@@ -156,6 +156,8 @@ def compare(runs: list[dict]) -> None:
     baseline = None if differences else shared_majority_share(all_metrics)
     st.plotly_chart(charts.validation_overlay(curves), width="stretch", key="compare_curves")
     st.plotly_chart(charts.runs_scatter(table, baseline=baseline), width="stretch", key="compare_scatter")
+    # [compare-baselines]
+    # [compare-report]
 
 
 def ask_delete(path: str) -> None:
