@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 
+from engine.core.baselines import baseline_summary, baseline_warning
 from engine.core.config import TrainConfig, add_config_arguments, config_from_args
 from engine.core.errors import ConfigError, TransferLabError, storage_problem
 from engine.core.jobs import hold_run, prepare_run
@@ -92,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Done: test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} "
         f"({metrics['trainable_params']:,} trainable parameters, {metrics['train_seconds']:.0f} s). Run: {run.path}"
     )
+    for line in (baseline_summary(metrics), baseline_warning(metrics)):
+        if line:
+            print(f"Baselines: {line}" if line[0] in "+-" else line)
     return 0
 
 

@@ -50,6 +50,9 @@ class TaskInfo:
     model_kind: str  # "a text model", "an image model"
     model_hint: str  # the models to suggest when the user picked one of another task
     input_help: str  # what to give a model of this task to predict on
+    # (train, test, seed) -> engine.training.baselines.ClassicalFit: the classical model a run's scores are
+    # read against (texts: TF-IDF + logistic regression; pictures: logistic regression on pixels)
+    baseline: str
     # (config, dataset) -> sentences on what the settings do to the inputs, shown before training
     # (texts: how many the max length cuts); "" when the task has none
     input_notes: str = ""
@@ -106,6 +109,7 @@ register(
         model_hint="efficientnet-lite0 (works offline) or a Hugging Face image-classification model such as "
         "microsoft/resnet-50",
         input_help="a ZIP file or a folder of JPEG, PNG, BMP, WebP or GIF pictures",
+        baseline="engine.training.baselines:image_baseline",
     )
 )
 register(
@@ -125,6 +129,7 @@ register(
         model_kind="a text model",
         model_hint="minilm (works offline), smollm2, or a Hugging Face model such as bert-base-uncased",
         input_help="a table of texts (CSV, TSV, JSON/JSONL, Parquet or Excel)",
+        baseline="engine.training.baselines:text_baseline",
         input_notes="engine.estimate.cut:input_notes",
     )
 )
