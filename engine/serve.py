@@ -9,6 +9,9 @@ Reads one JSON request per line on stdin and answers one JSON line on stdout:
   ``{"predictions": [{"label", "confidence", "probabilities"}, ...]}``
 - ``{"op": "file", "path": FILE, "text_column": null, "out": OUT.parquet}`` -> the file with prediction
   columns written to ``out`` -> ``{"rows": N, "skipped": [[name, reason], ...]}``
+- ``{"op": "explain", "texts": ["a text", ...]}`` -> ``{"explanations": [...]}`` (``engine.explain.explain_texts``)
+- ``{"op": "explain_image", "path": PICTURE, "out": HEAT.png, "target": null}`` -> the heat map written to ``out``
+  -> ``engine.explain.explain_image``'s dict
 
 A problem with a request is answered ``{"error": message, "kind": "DataError"}`` and the process goes
 on; it ends when stdin closes (the dashboard stopped). The client is ``engine.core.predictor``.
@@ -40,6 +43,14 @@ def _handle(predictor, request: dict[str, Any]) -> dict[str, Any]:
         out = Path(request["out"])
         table.to_parquet(out, index=False)
         return {"rows": len(table), "skipped": [list(s) for s in skipped]}
+    if request.get("op") == "explain":
+        from engine.explain import explain_texts
+
+        return {"explanations": explain_texts(predictor, [str(x) for x in request["texts"]])}
+    if request.get("op") == "explain_image":
+        from engine.explain import explain_image
+
+        return explain_image(predictor, request["path"], request["out"], request.get("target"))
     return {"error": f"unknown request {request.get('op')!r}", "kind": "TransferLabError"}
 
 

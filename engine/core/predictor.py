@@ -96,6 +96,14 @@ class PredictorProcess:
             Path(out).unlink(missing_ok=True)
         return table, [tuple(s) for s in answer["skipped"]]
 
+    def explain_texts(self, texts: list[str]) -> list[dict[str, Any]]:
+        """Each text's prediction and its words with their weights toward each class (``engine.explain``)."""
+        return self._ask({"op": "explain", "texts": [str(t) for t in texts]})["explanations"]
+
+    def explain_image(self, path: str | Path, out_png: str | Path, target: str | None = None) -> dict[str, Any]:
+        """A picture's prediction, and its heat map (toward ``target``, default the predicted class) in ``out_png``."""
+        return self._ask({"op": "explain_image", "path": str(path), "out": str(out_png), "target": target})
+
     def close(self) -> None:
         self._finalizer()
 

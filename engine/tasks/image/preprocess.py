@@ -102,6 +102,15 @@ def _resize_shorter(image, side: int):
     return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
 
 
+def crop_box(width: int, height: int, spec: ImageSpec) -> tuple[float, float, float, float]:
+    """The part of a ``width`` x ``height`` picture that :func:`preprocess` shows the model (without
+    augmentation): ``(left, top, right, bottom)`` in the picture's pixels."""
+    scale = spec.resize / min(width, height)
+    resized_w, resized_h = max(1, round(width * scale)), max(1, round(height * scale))
+    left, top = (resized_w - spec.size) // 2, (resized_h - spec.size) // 2
+    return left / scale, top / scale, (left + spec.size) / scale, (top + spec.size) / scale
+
+
 def _center_crop(image, size: int):
     w, h = image.size
     left, top = (w - size) // 2, (h - size) // 2

@@ -1,0 +1,82 @@
+"""Explanations in plain data: the numbers they are made with, and words as spans of the text.
+
+Torch-free, so the dashboard, the report and the explainer in the model process share one rule.
+A text's explanation is a list of words, each ``{"text", "start", "end", "weights": {class: w}}``:
+the span in the text (character offsets) and, for every class, how much the word moved that
+class's probability (positive: toward it).
+
+>>> text = "free prize, call now"
+>>> words = pieces_to_words(text, [None, 0, 1, 1, 2, 3, None], [(0, 0), (0, 4), (5, 10), (10, 11),
+...     (12, 16), (17, 20), (0, 0)], [[0.0], [0.2], [0.3], [0.0], [0.1], [-0.1], [0.0]], ["spam"])
+>>> [(w["text"], w["weights"]["spam"]) for w in words]
+[('free', 0.2), ('prize,', 0.3), ('call', 0.1), ('now', -0.1)]
+>>> without_words(text, words, [0, 1])
+'call now'
+>>> strongest_words(words, "spam", 0.5)
+[1, 0]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+EXPLAIN_MAX_TOKENS = 128  # a text's explanation covers at most this many tokens (and the model's max length)
+OCCLUSION_TEXTS_PER_PASS = 32  # a text with one word deleted, this many copies per forward pass
+OCCLUSION_WINDOW = 1 / 7  # a picture is hidden a square of this share of its side at a time ...
+OCCLUSION_STRIDE = 1 / 14  # ... moved this share of its side per step
+OCCLUSION_PER_PASS = 16  # hidden copies of the picture per forward pass
+EXPLAINED_MISTAKES = 10  # Results offers the most confident mistakes, this many, to explain
+
+
+def pieces_to_words(
+    text: str,
+    word_ids: Sequence[int | None],
+    offsets: Sequence[tuple[int, int]],
+    weights: Sequence[Sequence[float]],
+    label_names: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Word pieces merged back into the words of ``text`` (their weights summed); special tokens
+    (``word_ids`` None) are left out, and each word's span is trimmed of surrounding spaces."""
+    merged: dict[int, list[Any]] = {}
+    for word, (start, end), row in zip(word_ids, offsets, weights, strict=True):
+        if word is None or end <= start:
+            continue
+        if word not in merged:
+            merged[word] = [start, end, [0.0] * len(label_names)]
+        entry = merged[word]
+        entry[0], entry[1] = min(entry[0], start), max(entry[1], end)
+        entry[2] = [a + float(b) for a, b in zip(entry[2], row, strict=True)]
+    words = []
+    for start, end, totals in sorted(merged.values(), key=lambda e: e[0]):
+        span = text[start:end]
+        start, end = start + len(span) - len(span.lstrip()), end - (len(span) - len(span.rstrip()))
+        if end > start:
+            words.append(
+                {
+                    "text": text[start:end],
+                    "start": start,
+                    "end": end,
+                    "weights": {name: round(w, 6) for name, w in zip(label_names, totals, strict=True)},
+                }
+            )
+    return words
+
+
+def strongest_words(words: Sequence[dict[str, Any]], label: str, share: float) -> list[int]:
+    """The indices of the ``share`` of words (at least one) that pushed most toward ``label``, strongest first."""
+    k = max(1, math.ceil(len(words) * share)) if words else 0
+    return sorted(range(len(words)), key=lambda i: -words[i]["weights"][label])[:k]
+
+
+def without_words(text: str, words: Sequence[dict[str, Any]], indices: Sequence[int]) -> str:
+    """``text`` with the given words deleted (what a faithfulness check feeds the model again)."""
+    cut = sorted((words[i]["start"], words[i]["end"]) for i in indices)
+    parts, at = [], 0
+    for start, end in cut:
+        parts.append(text[at:start])
+        at = end
+    parts.append(text[at:])
+    return re.sub(r"\s{2,}", " ", "".join(parts)).strip()

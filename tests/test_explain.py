@@ -1,0 +1,195 @@
+"""Explanations: which words pushed a text's prediction, where a picture's prediction looked.
+
+The faithfulness check of the issue: deleting the 20% of a text's words that were attributed most
+toward the predicted class lowers that class's probability more than deleting as many words at
+random, on average over the run's held-out test texts. On tiny models trained here (a frozen run,
+whose fitted head reads normalised features, and a LoRA run), and on the bundled MiniLM (slow).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import draw_shape, make_rows, write_csv, write_image_zip
+
+from engine.core.config import TrainConfig
+from engine.core.explanations import strongest_words, without_words
+from engine.core.jobs import prepare_run
+from engine.core.predictions import read_predictions
+from engine.core.predictor import PredictorProcess
+from engine.explain import explain_image, explain_texts, main
+from engine.predict import Predictor
+from engine.training.trainer import train
+
+ROOT = Path(__file__).resolve().parent.parent
+DELETED_SHARE = 0.2  # the issue's k: a fifth of the words
+RANDOM_DRAWS = 5  # random deletions per text, averaged
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, tiny_bert, tiny_resnet):
+    """A workspace with a frozen and a LoRA text run on topic sentences, and a picture run on drawn shapes."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRANSFERLAB_HOME", str(home))
+        data = write_csv(home / "topics.csv", make_rows(30))
+        for strategy in ("frozen", "lora"):
+            config = TrainConfig(data=str(data), model=str(tiny_bert), strategy=strategy, max_length=32, threads=2)
+            train(config, prepare_run(config, home / "runs" / f"topics-{strategy}"))
+        shapes = write_image_zip(home / "shapes.zip")
+        config = TrainConfig(data=str(shapes), model=str(tiny_resnet), strategy="frozen", image_size=32, threads=2)
+        train(config, prepare_run(config, home / "runs" / "shapes"))
+        yield home
+
+
+@pytest.fixture()
+def app_home(home, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(home))
+    return home
+
+
+def deletion_drops(predictor: Predictor, texts: list[str], seed: int = 0) -> tuple[float, float]:
+    """Mean drop of the predicted class's probability when the top-attributed words are deleted, and when as
+    many random words are."""
+    rng = random.Random(seed)
+    names = predictor.label_names
+    top_texts, random_texts, before, labels = [], [], [], []
+    for e in explain_texts(predictor, texts):
+        words, label = e["tokens"], e["label"]
+        top = strongest_words(words, label, DELETED_SHARE)
+        top_texts.append(without_words(e["text"], words, top))
+        random_texts += [
+            without_words(e["text"], words, rng.sample(range(len(words)), len(top))) for _ in range(RANDOM_DRAWS)
+        ]
+        before.append(e["probabilities"][label])
+        labels.append(names.index(label))
+    rows = np.arange(len(labels))
+    after_top = predictor.predict_proba(top_texts)[rows, labels]
+    after_random = predictor.predict_proba(random_texts).reshape(len(labels), RANDOM_DRAWS, -1)[rows, :, labels]
+    before = np.asarray(before)
+    return float((before - after_top).mean()), float((before[:, None] - after_random).mean())
+
+
+@pytest.mark.parametrize("strategy", ["frozen", "lora"])
+def test_deleting_the_top_words_lowers_the_prediction_more_than_deleting_random_ones(home, strategy):
+    run = home / "runs" / f"topics-{strategy}"
+    predictor = Predictor.from_run(run)
+    texts = read_predictions(run / "predictions.csv")["text"].tolist()
+    top, rand = deletion_drops(predictor, texts)
+    print(f"{strategy}: top-20% deletion {top:.3f}, random {rand:.3f} over {len(texts)} texts")
+    # Measured under load on 2 cores: frozen and LoRA both several times the random drop (LoRA 0.018 vs 0.004:
+    # the tiny LoRA model is far less sure of itself, so every drop is small).
+    assert top > 2 * rand and top > 0.01
+
+
+def test_words_are_the_texts_own_words_with_a_weight_for_every_class(home):
+    predictor = Predictor.from_run(home / "runs" / "topics-frozen")
+    text = "Refund  my invoice, please!! unknownword"
+    [e] = explain_texts(predictor, [text])
+    assert e["text"] == text and e["label"] in predictor.label_names
+    assert sum(e["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert [w["text"] for w in e["tokens"]] == ["Refund", "my", "invoice", ",", "please", "!", "!", "unknownword"]
+    for w in e["tokens"]:
+        assert text[w["start"] : w["end"]] == w["text"]
+        assert set(w["weights"]) == set(predictor.label_names)
+        # The weights are moves of probabilities, which add up to one: toward one class is away from the others.
+        assert sum(w["weights"].values()) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_the_explained_words_stop_at_max_tokens(home):
+    predictor = Predictor.from_run(home / "runs" / "topics-frozen")
+    text = " ".join(["invoice payment"] * 40)
+    [short] = explain_texts(predictor, [text], max_tokens=10)
+    assert len(short["tokens"]) == 8  # 10 tokens less [CLS] and [SEP]
+    assert short["tokens"][-1]["end"] < len(text)
+
+
+def test_a_heat_map_has_the_pictures_size_and_is_cold_outside_the_crop(home, tmp_path):
+    from engine.tasks.image.explain import picture_heat
+
+    predictor = Predictor.from_run(home / "runs" / "shapes")
+    wide = tmp_path / "wide.png"
+    picture = draw_shape("circle", 5, size=40).resize((80, 40))
+    picture.save(wide)
+    probs, target, heat = picture_heat(predictor.model, wide)
+    assert heat.shape == (40, 80) and heat.dtype == np.float32
+    assert 0.0 <= heat.min() and 0.5 < heat.max() <= 1.0
+    assert target == predictor.label_names[int(probs.argmax())]
+    assert heat[:, :15].max() == 0.0 and heat[:, -15:].max() == 0.0  # the model sees the centre 40x40 only
+
+    result = explain_image(predictor, wide, tmp_path / "out" / "wide-heat.png", target="square")
+    from PIL import Image
+
+    with Image.open(result["heatmap"]) as png:
+        assert png.size == (80, 40) and png.mode == "RGB"
+    assert result["target"] == "square" and result["file"] == "wide.png"
+    assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
+
+
+# --- the command and the model process ------------------------------------------------------------
+def test_cli_prints_the_explanation_as_json(home, capsys, tmp_path):
+    assert main(["--run", str(home / "runs" / "topics-frozen"), "--text", "my parcel is late"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [w["text"] for w in out["tokens"]] == ["my", "parcel", "is", "late"]
+    assert set(out) >= {"text", "label", "probabilities", "tokens"}
+
+    picture = tmp_path / "circle.png"
+    draw_shape("circle", 3).save(picture)
+    assert main(["--run", str(home / "runs" / "shapes"), "--image", str(picture), "--out", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["heatmap"] == str(tmp_path / "circle-heatmap.png") and Path(out["heatmap"]).is_file()
+
+
+@pytest.mark.parametrize(
+    ("run", "given", "needle"),
+    [
+        ("nowhere", ["--text", "hello"], "no trained model"),
+        ("topics-frozen", ["--image", "a.png"], "classifies texts"),
+        ("shapes", ["--text", "hello"], "classifies pictures"),
+        ("shapes", ["--image", "missing.png"], "does not exist"),
+        ("topics-frozen", ["--text", "  "], "The text is empty"),
+    ],
+)
+def test_cli_says_what_is_wrong_and_exits_2(home, capsys, run, given, needle):
+    assert main(["--run", str(home / "runs" / run), *given]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_the_model_process_explains_texts_and_pictures(home, tmp_path):
+    process = PredictorProcess(home / "runs" / "topics-frozen" / "model")
+    try:
+        [e] = process.explain_texts(["invoice refund please"])
+        assert [w["text"] for w in e["tokens"]] == ["invoice", "refund", "please"]
+        assert e["label"] == process.predict(["invoice refund please"])[0]["label"]
+    finally:
+        process.close()
+    process = PredictorProcess(home / "runs" / "shapes" / "model")
+    try:
+        picture = tmp_path / "square.png"
+        draw_shape("square", 8).save(picture)
+        result = process.explain_image(picture, tmp_path / "heat.png")
+        assert Path(result["heatmap"]).is_file() and result["target"] == result["label"]
+    finally:
+        process.close()
+
+
+# --- the bundled model ----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_minilm_explanations_are_faithful_on_spam(tmp_path, workspace):
+    sample = pd.read_csv(ROOT / "data" / "spam_emails.csv").sample(400, random_state=0)
+    data = tmp_path / "spam.csv"
+    sample.to_csv(data, index=False)
+    config = TrainConfig(data=str(data), model="minilm", strategy="frozen", max_length=64)
+    metrics = train(config, prepare_run(config, tmp_path / "run"))
+    assert metrics["accuracy"] >= 0.85
+    predictor = Predictor.from_run(tmp_path / "run")
+    texts = read_predictions(tmp_path / "run" / "predictions.csv")["text"].tolist()
+    top, rand = deletion_drops(predictor, texts)
+    print(f"MiniLM frozen: top-20% deletion {top:.3f}, random {rand:.3f} over {len(texts)} texts")
+    assert top > rand + 0.02
