@@ -10,14 +10,19 @@ import streamlit as st
 
 from engine.core.metrics import top_confusions
 from engine.core.predictions import read_predictions as read_run_predictions
+from engine.core.reporting import split_front_matter
 from engine.core.rundir import MAX_NAME_CHARS, MAX_NOTE_CHARS, RunDir
 from engine.core.tasks import get_task
 from engine.core.words import markdown_text as md
 from ui import charts
+from ui.baselines import run_baselines
 from ui.downloads import zip_folder
 from ui.gallery import show_pictures
 from ui.memo import memo
+from ui.prove_it import prove_it
+from ui.report import report_downloads
 from ui.router import ensure_router
+from ui.studies import studies
 from ui.widgets import completed_runs, evaluation_notes, metric_cards, run_picker, training_curves
 
 MISCLASSIFIED_SHOWN = 200
@@ -86,7 +91,7 @@ def show_run(run: RunDir) -> None:
     )
     about_run(run)
     metric_cards(metrics)
-    # [baselines]
+    run_baselines(metrics, task.examples)
     evaluation_notes(metrics, task.unit)
     for warning in metrics.get("data_warnings") or []:
         st.caption(f"Data note: {md(warning)}")
@@ -128,8 +133,8 @@ def show_run(run: RunDir) -> None:
 
     st.subheader("Training curves")
     training_curves(run.events(), metrics.get("strategy"), metrics.get("head"), finished=True, key="results")
-    # [prove-it]
-    # [studies]
+    prove_it(run, metrics)
+    studies(run, metrics)
 
     st.subheader(f"Misclassified test {unit}")
     if run.predictions_path.exists():
@@ -159,7 +164,7 @@ def show_run(run: RunDir) -> None:
             # [explanations]
 
     st.subheader("Downloads")
-    # [report]
+    report_downloads(run.path, run.name)
     left, right = st.columns(2)
     if run.predictions_path.exists():
         left.download_button(
@@ -185,7 +190,7 @@ def show_run(run: RunDir) -> None:
         card = run.model_dir / "README.md"
         if card.exists():
             with st.expander("Model card"):
-                st.markdown(card.read_text(encoding="utf-8"))
+                st.markdown(split_front_matter(card.read_text(encoding="utf-8"))[1])  # the YAML is for the Hub
 
 
 st.title("Results")

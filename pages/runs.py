@@ -19,6 +19,8 @@ from engine.core.rundir import RunDir
 from engine.core.words import markdown_text as md
 from ui import charts
 from ui import format as fmt
+from ui.baselines import compare_baselines
+from ui.report import compare_report_download
 from ui.router import ensure_router
 from ui.widgets import init_state
 
@@ -156,8 +158,8 @@ def compare(runs: list[dict]) -> None:
     baseline = None if differences else shared_majority_share(all_metrics)
     st.plotly_chart(charts.validation_overlay(curves), width="stretch", key="compare_curves")
     st.plotly_chart(charts.runs_scatter(table, baseline=baseline), width="stretch", key="compare_scatter")
-    # [compare-baselines]
-    # [compare-report]
+    compare_baselines(dict(zip([names[f] for f in picked], all_metrics, strict=True)), same_split=not differences)
+    compare_report_download([by_folder[folder]["path"] for folder in picked])
 
 
 def ask_delete(path: str) -> None:

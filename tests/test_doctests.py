@@ -15,7 +15,7 @@ MODULES = sorted(
     for package in PACKAGES
     for p in (ROOT / package).glob("*.py")
     if p.name != "__init__.py"
-) + ["engine.estimate", "ui.format", "ui.setup"]
+) + ["engine.estimate", "ui.format", "ui.setup", "engine.report.document", "engine.report.examples"]
 
 
 @pytest.mark.parametrize("name", MODULES)

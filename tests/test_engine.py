@@ -17,6 +17,7 @@ from conftest import make_rows, write_csv
 from engine.core.config import TrainConfig, config_from_args
 from engine.core.errors import ConfigError, DataError, ModelNotAvailableError, TrainingError
 from engine.core.jobs import prepare_run
+from engine.core.reporting import split_front_matter
 from engine.core.rundir import RunDir
 from engine.core.strategies import STRATEGIES
 from engine.train import build_parser, main
@@ -149,8 +150,8 @@ def test_strategy_trains_and_writes_the_whole_run_directory(
         metrics["accuracy"]
     )
     assert not run.checkpoints_dir.exists()
-    card = (run.model_dir / "README.md").read_text()
-    assert card.startswith("# Text classifier")
+    meta, card = split_front_matter((run.model_dir / "README.md").read_text())
+    assert meta.startswith("license: ") and card.startswith("# Text classifier")
     # A frozen model is not "fine-tuned", and a fitted head has no epochs (the card said "1 epochs").
     frozen = strategy == "frozen"
     assert ("trained with TransferLab" in card and "fitted to convergence" in card) == frozen

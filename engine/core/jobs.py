@@ -5,8 +5,8 @@ Training never happens in the calling process. :func:`start_run` writes the run 
 process that waits for a device slot (see ``engine.worker``) and then trains. Everything the
 pages need afterwards is on disk, so a refreshed browser tab finds the run again.
 
->>> run = start_run(TrainConfig(data="data/spam_emails.csv", model="minilm", strategy="frozen"))
->>> refresh_status(run)["state"]
+>>> run = start_run(TrainConfig(data="data/spam_emails.csv", model="minilm", strategy="frozen"))  # doctest: +SKIP
+>>> refresh_status(run)["state"]  # doctest: +SKIP
 'queued'
 
 Torch-free: the Streamlit process imports this module.

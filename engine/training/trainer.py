@@ -36,6 +36,7 @@ from engine.core.strategies import STRATEGIES, strategies_for
 from engine.core.tasks import TASKS, TaskInfo, get_task
 from engine.core.words import listed
 from engine.data.dataset import Splits, training_splits
+from engine.training.baselines import score_baselines
 from engine.training.callbacks import CheckpointPacing, RunDirCallback, SelectionCallback, eval_metrics
 from engine.training.card import model_card
 from engine.training.features import RunCancelled
@@ -221,10 +222,16 @@ def build_trainer(
 
 
 # --- the run -------------------------------------------------------------------------------
-def train(config: TrainConfig, run: RunDir, resume: bool = False) -> dict[str, Any] | None:
-    """Train and write the whole run directory. Returns the test metrics (None when cancelled)."""
+def train(
+    config: TrainConfig, run: RunDir, resume: bool = False, splits: tuple[Splits, list[str]] | None = None
+) -> dict[str, Any] | None:
+    """Train and write the whole run directory. Returns the test metrics (None when cancelled).
+
+    ``splits`` (the splits and their notes, as :func:`load_splits` gives them) replaces the splits made
+    from ``config``: a learning curve's point trains on part of a run's training split, tested on its test
+    split."""
     try:
-        return _train(config, run, resume)
+        return _train(config, run, resume, splits)
     except RunCancelled:
         _record(run, "cancelled", STOPPED_MESSAGE.format(how="Cancelled"))
         return None
@@ -281,7 +288,9 @@ def _note(run: RunDir, message: str) -> None:
     log.info("note: %s", message)
 
 
-def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | None:
+def _train(
+    config: TrainConfig, run: RunDir, resume: bool, given: tuple[Splits, list[str]] | None = None
+) -> dict[str, Any] | None:
     import transformers
     from transformers import set_seed
 
@@ -300,7 +309,7 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         log.info("removed what an interrupted session left half-written: %s", ", ".join(removed))
     run.set_status("running", "Loading data")
     device = choose_device(config.device, config.threads)
-    splits, split_notes = load_splits(config)
+    splits, split_notes = given or load_splits(config)
     for warning in [*splits.train.warnings, *split_notes]:
         _note(run, warning)
 
@@ -392,6 +401,10 @@ def _train(config: TrainConfig, run: RunDir, resume: bool) -> dict[str, Any] | N
         evaluation_warnings=small_splits,
         notes=[*split_notes, *outcome.notes],
     )
+
+    # What the scores mean beside a model without pre-training, on the same split (not in the time to train).
+    run.set_status("running", "Scoring the baselines")
+    metrics["baselines"] = score_baselines(get_task(config.task), splits, config.seed)
 
     run.set_status("running", "Saving the model")
     task.save(run.model_dir, splits.label_names, model_card(config, metrics, task.usage))
