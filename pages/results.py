@@ -161,7 +161,6 @@ def show_run(run: RunDir) -> None:
                     "confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1),
                 },
             )
-            # [explanations]
 
     st.subheader("Downloads")
     report_downloads(run.path, run.name)
