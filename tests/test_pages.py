@@ -295,7 +295,12 @@ def test_train_through_the_ui_then_results_try_it_and_runs(workspace, tiny_bert,
     charts = at.get("plotly_chart")
     assert len(charts) == 4  # confusion matrix, per-class scores, loss, validation metrics
     assert '"Confusion matrix' in charts[0].proto.spec or "Confusion matrix" in charts[0].proto.spec
-    assert [d.label for d in at.get("download_button")] == ["Test predictions (CSV)", "Model folder (ZIP)"]
+    assert [d.label for d in at.get("download_button")] == [
+        "Download report (HTML)",
+        "Download report (PDF)",
+        "Test predictions (CSV)",
+        "Model folder (ZIP)",
+    ]
 
     # The ZIP the page offers is a model folder engine.predict loads.
     from engine.predict import Predictor
