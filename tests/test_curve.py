@@ -188,10 +188,10 @@ class FakeProcess:
 
 @pytest.fixture()
 def fake_popen(monkeypatch):
-    import engine.core.study_jobs as study_jobs
+    import engine.core.jobs as jobs  # studies start through jobs.start_detached, as runs do
 
     FakeProcess.started, FakeProcess.held = [], []
-    monkeypatch.setattr(study_jobs.subprocess, "Popen", FakeProcess)
+    monkeypatch.setattr(jobs.subprocess, "Popen", FakeProcess)
     yield FakeProcess
     for fd in FakeProcess.held:
         os.close(fd)

@@ -220,23 +220,31 @@ def _reap(proc: subprocess.Popen) -> None:
     threading.Thread(target=proc.wait, name=f"reap-worker-{proc.pid}", daemon=True).start()
 
 
+def start_detached(cmd: list[str], log_path: Path, lock_fd: int) -> subprocess.Popen:
+    """Start an engine command that outlives the dashboard, its output appended to ``log_path``, holding the
+    inherited lock ``lock_fd``; reaped when it ends. OSError when it cannot start."""
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=PROJECT_ROOT,
+            env=os.environ.copy(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the dashboard; Ctrl-C there does not reach it
+            pass_fds=(lock_fd,),
+        )
+    _reap(proc)
+    return proc
+
+
 def _spawn(run: RunDir, lock_fd: int, resume: bool) -> int:
     """Start the worker, hand it the run lock and record its pid in status.json."""
     cmd = [sys.executable, "-m", "engine.worker", str(run.path), "--lock-fd", str(lock_fd)]
     if resume:
         cmd.append("--resume")
     try:
-        with (run.path / WORKER_LOG).open("ab") as log:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=PROJECT_ROOT,
-                env=os.environ.copy(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # survives the dashboard; Ctrl-C there does not reach it
-                pass_fds=(lock_fd,),
-            )
+        proc = start_detached(cmd, run.path / WORKER_LOG, lock_fd)
     except OSError as exc:
         message = f"Could not start the training process: {exc}."
         run.set_status("failed", message)
@@ -248,7 +256,6 @@ def _spawn(run: RunDir, lock_fd: int, resume: bool) -> int:
     now = time.time()
     status.update(pid=proc.pid, updated_at=now, queued_at=now)
     write_json_atomic(run.status_path, status)
-    _reap(proc)
     return proc.pid
 
 

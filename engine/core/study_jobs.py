@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 from engine.core.errors import ConfigError, TrainingError
+from engine.core.jobs import start_detached
 from engine.core.locks import RUN_LOCK, run_lock_held, try_lock
 from engine.core.rundir import ACTIVE, RunDir, read_object
 from engine.core.studies import CURVE_FILE, CURVE_FOLDER, SWEEP_FILE, SWEEP_FOLDER
-from engine.core.workspace import PROJECT_ROOT
 
 STUDY_LOG = "study.log"
 # What the launcher writes into a study's folder before the command starts (the command accepts them).
@@ -97,23 +95,11 @@ def start_study(run_path: str | Path, kind: str, options: list[str]) -> RunDir:
         cmd = [sys.executable, "-m", module, "--config", str(run.config_path), "--out", str(study.path)]
         cmd += ["--lock-fd", str(fd), *options]
         try:
-            with (study.path / STUDY_LOG).open("ab") as log:
-                proc = subprocess.Popen(
-                    cmd,
-                    cwd=PROJECT_ROOT,
-                    env=os.environ.copy(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # survives the dashboard; Ctrl-C there does not reach it
-                    pass_fds=(fd,),
-                )
+            start_detached(cmd, study.path / STUDY_LOG, fd)  # reaped when it ends
         except OSError as exc:
             message = f"Could not start the {words}: {exc}."
             study.set_status("failed", message)
             raise TrainingError(message) from exc
-        # Reap it when it ends, so a long-lived dashboard keeps no zombie.
-        threading.Thread(target=proc.wait, name=f"reap-{kind}-{proc.pid}", daemon=True).start()
     finally:
         os.close(fd)  # the command keeps its inherited copy of the locked file until it exits
     return study
