@@ -17,6 +17,7 @@ from engine.core.words import markdown_text as md
 from ui import charts
 from ui.baselines import run_baselines
 from ui.downloads import zip_folder
+from ui.explain import explain_mistakes
 from ui.gallery import show_pictures
 from ui.memo import memo
 from ui.prove_it import prove_it
@@ -161,6 +162,7 @@ def show_run(run: RunDir) -> None:
                     "confidence": st.column_config.ProgressColumn("confidence", min_value=0, max_value=1),
                 },
             )
+            explain_mistakes(run, wrong, labels, GALLERY_SIDE)
 
     st.subheader("Downloads")
     report_downloads(run.path, run.name)

@@ -21,7 +21,7 @@ from engine.core.words import markdown_text as md
 from engine.data.uploads import save_upload
 from ui import charts
 from ui.evaluation import show_evaluation
-from ui.gallery import thumbnail
+from ui.explain import HOW_PICTURE, heatmap_path, load_predictor, show_picture, show_text_explanation
 from ui.router import ensure_router
 from ui.widgets import completed_runs, init_state, run_picker, show_error
 
@@ -31,20 +31,14 @@ ensure_router()
 init_state({"try_result": None, "try_table": None, "try_image": None, "try_images": None})
 
 
-# One loaded model per run, in its own process (the server never loads torch), shared by every
-# session: it is only read (st.cache_resource). An evicted one's process ends with it.
-@st.cache_resource(max_entries=2, show_spinner="Loading the model…")
-def load_predictor(run_path: str, created_at: float | None) -> PredictorProcess:
-    return PredictorProcess(RunDir(run_path).trained_model())
-
-
 def predict_text(run_path: str, predictor: PredictorProcess) -> None:
     # A callback, so the click is handled before the page reruns.
     text = st.session_state.try_text
     if not text.strip():
-        st.session_state.try_result = (run_path, text, None)
+        st.session_state.try_result = (run_path, text, None, None)
         return
-    st.session_state.try_result = (run_path, text, predictor.predict([text])[0])
+    # The explanation is asked for once the prediction is on screen (a long text takes seconds).
+    st.session_state.try_result = (run_path, text, predictor.predict([text])[0], None)
 
 
 def single_text(run_path: str, predictor: PredictorProcess) -> None:
@@ -55,7 +49,7 @@ def single_text(run_path: str, predictor: PredictorProcess) -> None:
     result = st.session_state.try_result
     if not result or result[0] != run_path:
         return
-    _, text, prediction = result
+    _, text, prediction, explanation = result
     if prediction is None:
         st.warning("Type a text first.")
         return
@@ -63,6 +57,18 @@ def single_text(run_path: str, predictor: PredictorProcess) -> None:
     with left:
         prediction_summary(prediction)
     right.plotly_chart(charts.probability_bars(prediction["probabilities"]), width="stretch", key="probs")
+    st.markdown("##### Why")
+    if explanation is None:
+        with st.spinner("Finding the words behind it…"):
+            try:
+                explanation = predictor.explain_texts([text])[0]
+            except TransferLabError as exc:  # the prediction stands without its explanation
+                explanation = str(exc)
+        st.session_state.try_result = (run_path, text, prediction, explanation)
+    if isinstance(explanation, dict):
+        show_text_explanation(explanation, predictor.label_names, key="w_try_why", default=prediction["label"])
+    elif explanation:
+        st.caption(f"No explanation: {md(explanation)}")
 
 
 def prediction_summary(prediction: dict) -> None:
@@ -167,17 +173,26 @@ def single_picture(run_path: str, predictor: PredictorProcess) -> None:
         except TransferLabError as exc:
             show_error(exc)
             return
-        st.session_state.try_image = (key, path, prediction)
-    _, path, prediction = st.session_state.try_image
-    # Side by side, no columns inside columns: the picture takes at most its column's width, so it never
-    # runs over the numbers beside it; on a phone the two columns stack.
-    left, right = st.columns([1, 2], gap="medium")
-    picture = thumbnail(path, PICTURE_SIDE)
-    if picture is not None:
-        left.image(picture, caption=uploaded.name, width="content", output_format="PNG")
+        with st.spinner("Finding where it looked…"):
+            try:
+                heat: dict | str = predictor.explain_image(path, heatmap_path(run_path, path, None))
+            except TransferLabError as exc:  # the prediction stands without its heat map
+                heat = str(exc)
+        st.session_state.try_image = (key, path, prediction, heat)
+    _, path, prediction, heat = st.session_state.try_image
+    # Side by side, no columns inside columns: each picture takes at most its column's width, so it never
+    # runs over the numbers beside it; on a phone the columns stack.
+    picture_column, heat_column, right = st.columns([1, 1, 2], gap="medium")
+    show_picture(picture_column, path, uploaded.name, PICTURE_SIDE)
+    if isinstance(heat, dict):
+        show_picture(heat_column, heat["heatmap"], f"Where it saw '{heat['target']}'", PICTURE_SIDE)
+    elif heat:
+        heat_column.caption(f"No heat map: {md(heat)}")
     with right:
         prediction_summary(prediction)
         st.plotly_chart(charts.probability_bars(prediction["probabilities"]), width="stretch", key="picture_probs")
+    if isinstance(heat, dict):
+        st.caption(HOW_PICTURE)
 
 
 def whole_zip(run_path: str, predictor: PredictorProcess) -> None:

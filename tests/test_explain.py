@@ -8,25 +8,35 @@ whose fitted head reads normalised features, and a LoRA run), and on the bundled
 
 from __future__ import annotations
 
+import io
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import draw_shape, make_rows, write_csv, write_image_zip
+from streamlit.testing.v1 import AppTest
 
 from engine.core.config import TrainConfig
 from engine.core.explanations import strongest_words, without_words
 from engine.core.jobs import prepare_run
 from engine.core.predictions import read_predictions
 from engine.core.predictor import PredictorProcess
+from engine.core.words import markdown_text as md
 from engine.explain import explain_image, explain_texts, main
 from engine.predict import Predictor
 from engine.training.trainer import train
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
 DELETED_SHARE = 0.2  # the issue's k: a fifth of the words
 RANDOM_DRAWS = 5  # random deletions per text, averaged
 
@@ -125,8 +135,8 @@ def test_a_heat_map_has_the_pictures_size_and_is_cold_outside_the_crop(home, tmp
     result = explain_image(predictor, wide, tmp_path / "out" / "wide-heat.png", target="square")
     from PIL import Image
 
-    with Image.open(result["heatmap"]) as png:
-        assert png.size == (80, 40) and png.mode == "RGB"
+    with Image.open(result["heatmap"]) as png:  # the picture's shape, enlarged to at least 224 pixels wide
+        assert png.size == (240, 120) and png.mode == "RGB"
     assert result["target"] == "square" and result["file"] == "wide.png"
     assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
 
@@ -177,6 +187,87 @@ def test_the_model_process_explains_texts_and_pictures(home, tmp_path):
         assert Path(result["heatmap"]).is_file() and result["target"] == result["label"]
     finally:
         process.close()
+
+
+# --- on the pages ----------------------------------------------------------------------------------
+def page(path: str, picker: str, run: Path) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at.switch_page(path).run()
+    at.selectbox(key=picker).set_value(str(run)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def html_bodies(at: AppTest) -> list[str]:
+    return [element.proto.body for element in at.get("html")]
+
+
+def test_try_it_shades_the_words_of_a_typed_text_and_keeps_them_text(app_home):
+    """The words behind a prediction on Try it; a text that looks like markup is shown as text, never run."""
+    run = app_home / "runs" / "topics-frozen"
+    at = page("pages/try_it.py", "w_try_run", run)
+    hostile = 'refund my invoice <img src=x onerror="alert(1)"> <script>alert(2)</script>'
+    at.text_area(key="try_text").set_value(hostile)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    [body] = html_bodies(at)
+    assert body.count('class="tok"') >= 5 and "invoice" in body
+    assert "<img" not in body and "<script" not in body and "alert(2)&lt;/script&gt;" in body
+    predicted = at.metric[0].value
+    toward = at.radio(key="w_try_why") if at.radio else at.selectbox(key="w_try_why")
+    assert toward.value == predicted
+    other = next(label for label in toward.options if label != predicted)
+    toward.set_value(other).run()
+    [shaded_other] = html_bodies(at)
+    assert shaded_other != body  # the same words, shaded toward the other class
+    assert any(md(f"Toward '{other}'") in c or md(f"toward '{other}'.") in c for c in texts(at.caption))
+
+
+def test_try_it_puts_a_heat_map_beside_the_picture(app_home):
+    run = app_home / "runs" / "shapes"
+    at = page("pages/try_it.py", "w_try_run", run)
+    buffer = io.BytesIO()
+    draw_shape("circle", 11).save(buffer, format="PNG")
+    at.file_uploader(key="w_try_image").set_value(("circle.png", buffer.getvalue(), "image/png")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    captions = [image.captions for image in at.get("image")]
+    assert captions[0] == ["circle.png"] and captions[1][0].startswith("Where it saw '")
+    assert any(p.suffix == ".png" for p in (run / "explanations").iterdir())
+    assert not any(list(c.columns) for c in at.columns), "no columns inside columns"
+
+
+def with_a_mistake(run: Path, tmp_path: Path, home: Path) -> Path:
+    """A copy of ``run`` whose most confident test prediction is recorded as wrong (a run with mistakes)."""
+    copy = home / "runs" / f"{run.name}-mistaken-{tmp_path.name}"
+    shutil.copytree(run, copy)
+    table = pd.read_csv(copy / "predictions.csv")
+    first = table["confidence"].idxmax()
+    labels = sorted(set(table["predicted_label"]) | set(table["true_label"]))
+    table.loc[first, "true_label"] = next(x for x in labels if x != table.loc[first, "predicted_label"])
+    table.loc[first, "correct"] = False
+    table.to_csv(copy / "predictions.csv", index=False)
+    return copy
+
+
+def test_results_explains_a_mistaken_text_on_request(app_home, tmp_path):
+    run = with_a_mistake(app_home / "runs" / "topics-frozen", tmp_path, app_home)
+    at = page("pages/results.py", "w_results_run", run)
+    assert not html_bodies(at)  # nothing is explained (nor the model loaded) before the click
+    at.button(key="explain_mistake").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    [body] = html_bodies(at)
+    assert body.count('class="tok"') >= 1
+    assert any("the true class, to see which words spoke for it" in c for c in texts(at.caption))
+
+
+def test_results_shows_where_a_mistaken_picture_was_seen_as_each_class(app_home, tmp_path):
+    run = with_a_mistake(app_home / "runs" / "shapes", tmp_path, app_home)
+    at = page("pages/results.py", "w_results_run", run)
+    at.button(key="explain_mistake").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert any(c.endswith("(predicted)") and c.startswith("Where it saw") for c in captions)
+    assert any(c.endswith("(true)") and c.startswith("Where it saw") for c in captions)
 
 
 # --- the bundled model ----------------------------------------------------------------------------

@@ -198,7 +198,7 @@ def test_train_a_tiny_resnet_through_the_ui_then_gallery_try_it_and_runs(workspa
     assert not at.exception and not at.error, texts(at.error)
     labels = {m.label: m.value for m in at.metric}
     assert labels["Predicted label"] in ("circle", "square", "stripes")
-    assert image_captions(at) == [["circle.png"]]
+    assert image_captions(at) == [["circle.png"], [f"Where it saw '{labels['Predicted label']}'"]]
     assert set(at.session_state["try_image"][2]["probabilities"]) == {"circle", "square", "stripes"}
     pictures = {f"{shape}_{i}.png": png(shape, 500 + i) for shape in SHAPES for i in range(2)}
     batch = zip_of({**pictures, "broken.png": b"not a png"})

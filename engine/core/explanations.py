@@ -14,10 +14,15 @@ class's probability (positive: toward it).
 'call now'
 >>> strongest_words(words, "spam", 0.5)
 [1, 0]
+>>> highlight_html("<b>free</b> prize", [{"start": 3, "end": 7, "weights": {"spam": 0.4}}], "spam")
+'&lt;b&gt;<span class="tok" style="background:rgba(44,160,44,0.60)" title="+0.400">free</span>&lt;/b&gt; prize'
+>>> word_summary(words, "spam", 2)
+"Toward 'spam' most: 'prize,' (+0.30), 'free' (+0.20). Away from it: 'now' (-0.10)."
 """
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from collections.abc import Sequence
@@ -29,6 +34,9 @@ OCCLUSION_WINDOW = 1 / 7  # a picture is hidden a square of this share of its si
 OCCLUSION_STRIDE = 1 / 14  # ... moved this share of its side per step
 OCCLUSION_PER_PASS = 16  # hidden copies of the picture per forward pass
 EXPLAINED_MISTAKES = 10  # Results offers the most confident mistakes, this many, to explain
+HIGHLIGHT_MAX_CHARS = 2_000  # a longer text is shown cut (its explanation covers the start only)
+HIGHLIGHT_ALPHA = 0.6  # the strongest word's shade; the others in proportion
+TOWARD_COLOUR, AWAY_COLOUR = "44,160,44", "214,39,40"  # green: pushed toward the class; red: away from it
 
 
 def pieces_to_words(
@@ -80,3 +88,54 @@ def without_words(text: str, words: Sequence[dict[str, Any]], indices: Sequence[
         at = end
     parts.append(text[at:])
     return re.sub(r"\s{2,}", " ", "".join(parts)).strip()
+
+
+def highlight_html(
+    text: str, words: Sequence[dict[str, Any]] | None, label: str, max_chars: int = HIGHLIGHT_MAX_CHARS
+) -> str:
+    """The text as escaped HTML (never markup), each explained word shaded by its weight toward ``label``:
+    green pushed toward it, red away from it, the strongest word the darkest; its weight in the tooltip.
+    Cut at ``max_chars`` with an ellipsis. The dashboard and the report show explanations with this."""
+    shown = str(text)[:max_chars]
+    spans = []
+    for word in words or []:
+        try:
+            start, end = int(word["start"]), int(word["end"])
+            weight = float((word.get("weights") or {}).get(label, 0.0))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if 0 <= start < end <= len(shown) and math.isfinite(weight):
+            spans.append((start, end, weight))
+    top = max((abs(w) for *_, w in spans), default=0.0)
+    more = "…" if len(str(text)) > len(shown) else ""
+    if not top:
+        return html.escape(shown) + more
+    out, at = [], 0
+    for start, end, weight in sorted(spans):
+        if start < at:
+            continue  # overlapping words: the first one wins
+        out.append(html.escape(shown[at:start]))
+        colour = TOWARD_COLOUR if weight > 0 else AWAY_COLOUR
+        alpha = min(abs(weight) / top, 1.0) * HIGHLIGHT_ALPHA
+        out.append(
+            f'<span class="tok" style="background:rgba({colour},{alpha:.2f})" title="{weight:+.3f}">'
+            f"{html.escape(shown[start:end])}</span>"
+        )
+        at = end
+    out.append(html.escape(shown[at:]))
+    return "".join(out) + more
+
+
+def word_summary(words: Sequence[dict[str, Any]], label: str, n: int = 5) -> str:
+    """In words: the ``n`` words that pushed most toward ``label`` and the ``n`` that pushed most away."""
+    weighted = [(w["text"], float(w["weights"].get(label, 0.0))) for w in words]
+    toward = sorted((x for x in weighted if x[1] > 0), key=lambda x: -x[1])[:n]
+    away = sorted((x for x in weighted if x[1] < 0), key=lambda x: x[1])[:n]
+
+    def listed(items: list[tuple[str, float]]) -> str:
+        return ", ".join(f"'{text}' ({weight:+.2f})" for text, weight in items)
+
+    parts = [f"Toward '{label}' most: {listed(toward)}." if toward else f"No word pushed toward '{label}'."]
+    if away:
+        parts.append(f"Away from it: {listed(away)}.")
+    return " ".join(parts)

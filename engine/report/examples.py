@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from engine.core.explanations import highlight_html
 from engine.core.reporting import EXAMPLES_SHOWN
 from engine.report.document import esc, image_data_uri
 
@@ -69,33 +70,8 @@ def explanations(model_dir: Path, rows: pd.DataFrame, column: str, picture: bool
 
 
 def highlighted(text: str, explanation: dict[str, Any] | None, label: str) -> str:
-    """The text as escaped HTML, each explained token shaded by its weight toward ``label``: green pushed toward
-    it, red away from it."""
-    shown = text[:MAX_TEXT_CHARS]
-    tokens = (explanation or {}).get("tokens") or []
-    weights = []
-    for token in tokens:
-        try:
-            start, end = int(token["start"]), int(token["end"])
-            weight = float((token.get("weights") or {}).get(label, 0.0))
-        except (KeyError, TypeError, ValueError):
-            continue
-        if 0 <= start < end <= len(shown):
-            weights.append((start, end, weight))
-    top = max((abs(w) for *_, w in weights), default=0.0)
-    if not top:
-        return esc(shown) + ("…" if len(text) > len(shown) else "")
-    out, at = [], 0
-    for start, end, weight in sorted(weights):
-        if start < at:
-            continue  # overlapping tokens: the first one wins
-        out.append(esc(shown[at:start]))
-        alpha = min(abs(weight) / top, 1.0) * 0.6
-        color = f"rgba(44,160,44,{alpha:.2f})" if weight > 0 else f"rgba(214,39,40,{alpha:.2f})"
-        out.append(f'<span class="tok" style="background:{color}" title="{weight:+.3f}">{esc(shown[start:end])}</span>')
-        at = end
-    out.append(esc(shown[at:]))
-    return "".join(out) + ("…" if len(text) > len(shown) else "")
+    """The text as escaped HTML, each explained word shaded by its weight toward ``label``."""
+    return highlight_html(text, (explanation or {}).get("tokens"), label, MAX_TEXT_CHARS)
 
 
 def examples_html(predictions: pd.DataFrame, model_dir: Path | None, picture: bool) -> tuple[str, bool]:

@@ -9,6 +9,7 @@ centre crop the model sees; what the crop leaves out stays cold.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,15 @@ from engine.data.images import open_image
 from engine.tasks.image.preprocess import crop_box, preprocess
 
 OVERLAY_ALPHA = 0.6  # how opaque the hottest place's colour is over the picture
+HEATMAP_MIN_SIDE = 224  # a smaller picture's heat map is drawn enlarged, so the map is smooth over its pixels
 
 
-def picture_heat(model: Any, path: str | Path, target: str | None = None) -> tuple[np.ndarray, str, np.ndarray]:
+def picture_heat(
+    model: Any, path: str | Path, target: str | None = None, scale: int = 1
+) -> tuple[np.ndarray, str, np.ndarray]:
     """``(probabilities, class explained, heat)`` for a loaded ``ImageModel``: heat is one value in 0..1
     per pixel of the picture (1: hiding it lowers the class's probability the most), toward ``target``
-    (default: the predicted class)."""
+    (default: the predicted class); ``scale`` times the picture's size each way."""
     from captum.attr import Occlusion
     from PIL import Image
 
@@ -60,7 +64,8 @@ def picture_heat(model: Any, path: str | Path, target: str | None = None) -> tup
     heat = heat / peak if peak > 0 else np.zeros_like(heat)
     # Back onto the picture: the crop's place in it, the rest cold.
     width, height = picture.size
-    left, top, right, bottom = crop_box(width, height, model.spec)
+    left, top, right, bottom = (scale * v for v in crop_box(width, height, model.spec))
+    width, height = width * scale, height * scale
     covered = Image.fromarray(heat.astype(np.float32)).resize(
         (max(1, round(right - left)), max(1, round(bottom - top))), Image.Resampling.BILINEAR
     )
@@ -80,12 +85,19 @@ def heat_overlay(picture, heat: np.ndarray):
 
 
 def explain_image(model: Any, path: str | Path, out_png: str | Path, target: str | None = None) -> dict[str, Any]:
-    """The heat map of one picture written to ``out_png`` (the picture's size), and the prediction."""
-    probs, chosen, heat = picture_heat(model, path, target)
+    """The heat map of one picture written to ``out_png`` (the picture's shape; a small picture enlarged a whole
+    number of times to at least ``HEATMAP_MIN_SIDE`` on its long side), and the prediction."""
+    from PIL import Image
+
+    picture = open_image(path)
+    scale = max(1, math.ceil(HEATMAP_MIN_SIDE / max(picture.size)))
+    probs, chosen, heat = picture_heat(model, path, target, scale)
+    if scale > 1:  # the picture's pixels kept sharp under a smooth heat map
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     names = list(model.label_names)
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
-    heat_overlay(open_image(path), heat).save(out, format="PNG")
+    heat_overlay(picture, heat).save(out, format="PNG")
     return {
         "file": Path(path).name,
         "label": names[int(probs.argmax())],
