@@ -117,8 +117,8 @@ def test_explained_words_are_shaded_and_stay_text():
         ]
     }
     shown = highlighted("<b> win now", explanation, "spam")
-    assert shown.startswith('<span class="tok" style="background:rgba(44,160,44,0.60)" title="+0.800">&lt;b&gt;</span>')
-    assert 'rgba(214,39,40,0.15)" title="-0.200">win</span> now' in shown
+    assert shown.startswith('<span class="tok" style="background:rgba(44,160,44,0.60)" title="+80 points">&lt;b&gt;</span>')
+    assert 'rgba(214,39,40,0.15)" title="-20 points">win</span> now' in shown
     assert highlighted("<i>", None, "spam") == "&lt;i&gt;"
 
 

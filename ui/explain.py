@@ -30,7 +30,7 @@ from ui.widgets import show_error
 HOW_TEXT = (
     "Each word was deleted in turn and the model asked again: a green word, once deleted, lowers the "
     "probability of the class (it pushed toward it), a red one raises it. The darker, the stronger. Point at a "
-    "word for its weight (the change in probability)."
+    "word for its weight: the percentage points of the class's probability it accounts for."
 )
 HOW_PICTURE = (
     "Each part of the picture was hidden in turn and the model asked again: the redder a place, the more hiding "
@@ -89,7 +89,8 @@ def show_picture(column, path: str | Path, caption: str, side: int) -> None:
     if shown is None:
         column.caption(f"{md(caption)}: the picture is no longer on this computer.")
     else:
-        column.image(shown, caption=caption, width="content", output_format="PNG")
+        # One size for a picture and its heat maps (a small picture enlarged to it); never wider than the column.
+        column.image(shown, caption=caption, width=side, output_format="PNG")
 
 
 def heatmap_path(run_path: str, picture: str | Path, target: str | None) -> Path:

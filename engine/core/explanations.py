@@ -15,9 +15,9 @@ class's probability (positive: toward it).
 >>> strongest_words(words, "spam", 0.5)
 [1, 0]
 >>> highlight_html("<b>free</b> prize", [{"start": 3, "end": 7, "weights": {"spam": 0.4}}], "spam")
-'&lt;b&gt;<span class="tok" style="background:rgba(44,160,44,0.60)" title="+0.400">free</span>&lt;/b&gt; prize'
+'&lt;b&gt;<span class="tok" style="background:rgba(44,160,44,0.60)" title="+40 points">free</span>&lt;/b&gt; prize'
 >>> word_summary(words, "spam", 2)
-"Toward 'spam' most: 'prize,' (+0.30), 'free' (+0.20). Away from it: 'now' (-0.10)."
+"Toward 'spam' most: 'prize,' (+30 points), 'free' (+20 points). Away from it: 'now' (-10 points)."
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ OCCLUSION_PER_PASS = 16  # hidden copies of the picture per forward pass
 EXPLAINED_MISTAKES = 10  # Results offers the most confident mistakes, this many, to explain
 HIGHLIGHT_MAX_CHARS = 2_000  # a longer text is shown cut (its explanation covers the start only)
 HIGHLIGHT_ALPHA = 0.6  # the strongest word's shade; the others in proportion
+SURE_BELOW_POINTS = 1  # when no word moves the probability this many points, the summary says why
 TOWARD_COLOUR, AWAY_COLOUR = "44,160,44", "214,39,40"  # green: pushed toward the class; red: away from it
 
 
@@ -118,7 +119,7 @@ def highlight_html(
         colour = TOWARD_COLOUR if weight > 0 else AWAY_COLOUR
         alpha = min(abs(weight) / top, 1.0) * HIGHLIGHT_ALPHA
         out.append(
-            f'<span class="tok" style="background:rgba({colour},{alpha:.2f})" title="{weight:+.3f}">'
+            f'<span class="tok" style="background:rgba({colour},{alpha:.2f})" title="{points(weight)}">'
             f"{html.escape(shown[start:end])}</span>"
         )
         at = end
@@ -133,9 +134,29 @@ def word_summary(words: Sequence[dict[str, Any]], label: str, n: int = 5) -> str
     away = sorted((x for x in weighted if x[1] < 0), key=lambda x: x[1])[:n]
 
     def listed(items: list[tuple[str, float]]) -> str:
-        return ", ".join(f"'{text}' ({weight:+.2f})" for text, weight in items)
+        return ", ".join(f"'{text}' ({points(weight)})" for text, weight in items)
 
     parts = [f"Toward '{label}' most: {listed(toward)}." if toward else f"No word pushed toward '{label}'."]
     if away:
         parts.append(f"Away from it: {listed(away)}.")
+    strongest = max((abs(w) for _, w in weighted), default=0.0)
+    if 0 < strongest < SURE_BELOW_POINTS / 100:
+        parts.append(
+            f"No single word moves the probability by {SURE_BELOW_POINTS:g} point or more: the model rests on many "
+            "words together, and the shades compare the words with each other."
+        )
     return " ".join(parts)
+
+
+def points(weight: float) -> str:
+    """A change of probability in percentage points, to two significant digits however small.
+
+    >>> points(0.3), points(-0.0004), points(0.05123), points(-0.99999), points(1e-8), points(0.0)
+    ('+30 points', '-0.04 points', '+5.1 points', '-100 points', '+<0.001 points', '0 points')
+    """
+    size, sign = abs(weight) * 100, "+" if weight > 0 else "-"
+    if size == 0:
+        return "0 points"
+    if size < 0.001:
+        return f"{sign}<0.001 points"
+    return f"{sign}{size:.0f} points" if size >= 10 else f"{sign}{size:.2g} points"
