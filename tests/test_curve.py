@@ -261,3 +261,19 @@ def test_the_curve_button_starts_the_command_and_shows_its_progress(workspace, f
     assert any("Learning curve: Starting" in p.proto.text for p in at.get("progress"))
     at.button(key="cancel_curve").click().run()
     assert (run.path / "curve" / "CANCEL").exists()
+
+
+def test_the_chart_ticks_the_curves_own_sizes_and_its_bands_have_no_dots():
+    """Found in Chromium: the log axis read "5 6 7 8 9 1000 2 3", and the bands' corners were dotted."""
+    from ui.study_charts import learning_curve_figure
+
+    points = [
+        {"method": m, "fraction": f, "examples": n, "accuracy": a, "accuracy_ci": [a - 0.01, a + 0.01]}
+        for m in ("frozen", "classical")
+        for f, n, a in ((0.1, 471, 0.93), (0.5, 2353, 0.95), (1.0, 4705, 0.96))
+    ]
+    fig = learning_curve_figure({"points": points})
+    assert list(fig.layout.xaxis.tickvals) == [471, 2353, 4705]
+    assert list(fig.layout.xaxis.ticktext) == ["471", "2,353", "4,705"]
+    bands = [t for t in fig.data if t.fill == "toself"]
+    assert len(bands) == 2 and all(t.mode == "lines" for t in bands)

@@ -34,6 +34,7 @@ def learning_curve_figure(curve: Mapping[str, Any], unit: str = "example") -> go
     """Test accuracy against labeled examples (log scale: each fraction evenly spaced), one line per method
     (the strategy, the classical baseline) with its 95% interval as a band."""
     fig = go.Figure()
+    sizes = sorted({int(p["examples"]) for p in curve.get("points") or []})
     methods = list(dict.fromkeys(p["method"] for p in curve.get("points") or []))
     methods.sort(key=lambda m: m == CLASSICAL)  # the model first, the baseline after
     for i, method in enumerate(methods):
@@ -48,6 +49,7 @@ def learning_curve_figure(curve: Mapping[str, Any], unit: str = "example") -> go
                 y=[c[1] for c in cis] + [c[0] for c in cis][::-1],
                 fill="toself",
                 fillcolor=_rgba(colour, 0.15),
+                mode="lines",  # the band alone: plotly's default would dot its corners
                 line={"width": 0},
                 hoverinfo="skip",
                 name=f"{name}: 95% interval",
@@ -70,7 +72,13 @@ def learning_curve_figure(curve: Mapping[str, Any], unit: str = "example") -> go
         title={"text": f"Test accuracy against labeled {unit}s", "subtitle": {"text": "bands: 95% intervals"}},
         height=HEIGHT,
         margin=MARGIN,
-        xaxis={"title": f"labeled {unit}s to train on", "type": "log"},
+        # Ticks at the curve's own sizes: a log axis's default ticks (5, 6, ... 1000, 2, 3) read as nonsense.
+        xaxis={
+            "title": f"labeled {unit}s to train on",
+            "type": "log",
+            "tickvals": sizes,
+            "ticktext": [f"{n:,}" for n in sizes],
+        },
         yaxis={"title": "test accuracy"},
         legend={"orientation": "h", "y": -0.2},
     )
