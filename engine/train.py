@@ -3,6 +3,7 @@
     python -m engine.train --data data/spam_emails.csv --model minilm --strategy lora --out runs/x
     python -m engine.train --data data/fashion_demo.zip --model efficientnet-lite0 --strategy frozen --out runs/y
     python -m engine.train --resume runs/x
+    python -m engine.train --data data/spam_emails.csv --model minilm --strategy frozen --out runs/z --track mlflow
 
 The loop itself is ``engine.training.trainer``; this module is the command line around it.
 Exit codes: 0 done, 2 a problem with the input or the model, 3 cancelled through the CANCEL
@@ -22,6 +23,7 @@ from engine.core.errors import ConfigError, TransferLabError, storage_problem
 from engine.core.jobs import hold_run, prepare_run
 from engine.core.logs import add_verbose_flag, setup_logging, stop_on_sigterm
 from engine.core.rundir import RunDir
+from engine.core.tracking import TRACKERS, tracking_record
 from engine.training.trainer import resume_hint, train
 from engine.worker import wait_for_slot
 
@@ -40,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--name", help="A name for the run, shown in the dashboard's lists (default: its folder's name)."
     )
     parser.add_argument("--note", help="A note kept with the run (what you tried, and why).")
+    parser.add_argument(
+        "--track",
+        choices=TRACKERS,
+        help="Also log the run to MLflow: its settings, the loss and validation scores per step, the final "
+        "scores and the model. Where: MLFLOW_TRACKING_URI when set (a team server), else $TRANSFERLAB_HOME/mlruns. "
+        "Default: none. A resumed run keeps the choice it started with.",
+    )
     add_verbose_flag(parser)
     add_config_arguments(parser)
     return parser
@@ -58,13 +67,19 @@ def main(argv: list[str] | None = None) -> int:
             held.append(hold_run(run))
             if run.status().get("state") == "completed":
                 raise ConfigError(f"{run.path} already completed; there is nothing to resume.")
+            tracked = (tracking_record(run.path) or {}).get("tracker", "none")
+            if args.track not in (None, tracked):
+                raise ConfigError(
+                    f"--track is chosen when a run starts: {run.path} is resumed with the tracking it started with "
+                    f"({tracked}). Leave out --track."
+                )
             config = TrainConfig.load(run.config_path)
             run.cancel_path.unlink(missing_ok=True)
         else:
             if not args.out:
                 raise ConfigError("Missing --out RUN_DIR: the folder where the run is written.")
             config = config_from_args(args)
-            run = prepare_run(config, args.out, args.name, args.note)
+            run = prepare_run(config, args.out, args.name, args.note, args.track)
             held.append(hold_run(run))
         slot = wait_for_slot(run)
         if slot is None:

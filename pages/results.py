@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pandas as pd
@@ -13,11 +12,12 @@ from engine.core.predictions import read_predictions as read_run_predictions
 from engine.core.reporting import split_front_matter
 from engine.core.rundir import MAX_NAME_CHARS, MAX_NOTE_CHARS, RunDir
 from engine.core.tasks import get_task
+from engine.core.tracking import tracking_caption, tracking_record
 from engine.core.words import markdown_text as md
 from ui import charts
 from ui.baselines import run_baselines
-from ui.downloads import zip_folder
 from ui.explain import explain_mistakes
+from ui.export import model_downloads
 from ui.gallery import show_pictures
 from ui.memo import memo
 from ui.prove_it import prove_it
@@ -90,6 +90,9 @@ def show_run(run: RunDir) -> None:
         f"{md(config.get('model'))} · {md(config.get('strategy'))} · data {md(Path(str(config.get('data', ''))).name)} · "
         f"{sizes} {unit}{size} · {md(metrics.get('device', ''))}"
     )
+    tracked = tracking_caption(tracking_record(run.path))
+    if tracked:
+        st.caption(md(tracked))
     about_run(run)
     metric_cards(metrics)
     run_baselines(metrics, task.examples)
@@ -166,9 +169,8 @@ def show_run(run: RunDir) -> None:
 
     st.subheader("Downloads")
     report_downloads(run.path, run.name)
-    left, right = st.columns(2)
     if run.predictions_path.exists():
-        left.download_button(
+        st.download_button(
             "Test predictions (CSV)",
             data=run.predictions_path.read_bytes,
             file_name=f"{run.name}-predictions.csv",
@@ -177,17 +179,7 @@ def show_run(run: RunDir) -> None:
             on_click="ignore",
         )
     if run.model_dir.is_dir():
-        right.download_button(
-            "Model folder (ZIP)",
-            # Built only when clicked: a fully fine-tuned model is hundreds of MB.
-            data=functools.partial(zip_folder, run.model_dir, run.name),
-            file_name=f"{run.name}-model.zip",
-            mime="application/zip",
-            icon=":material/download:",
-            on_click="ignore",
-            help="Load it with engine.predict (Predictor('folder')), or its backbone/adapter with "
-            "transformers/peft. The README.md inside describes the model.",
-        )
+        model_downloads(run)
         card = run.model_dir / "README.md"
         if card.exists():
             with st.expander("Model card"):

@@ -15,6 +15,7 @@ from engine.core.hardware import max_concurrent_runs
 from engine.core.rundir import FINISHED, MAX_NAME_CHARS, MAX_NOTE_CHARS, RunDir
 from engine.core.strategies import STRATEGIES
 from engine.core.tasks import get_task
+from engine.core.tracking import mlflow_ui_command, where_runs_go
 from engine.core.words import markdown_text as md
 from ui import charts, gate, live
 from ui import format as fmt
@@ -59,7 +60,9 @@ def start(allow_twin: bool = False) -> None:
         return
     try:
         config = build_config(state)
-        run = jobs.start_run(config, state.get("w_run_name"), state.get("w_run_note"), allow_twin=allow_twin)
+        run = jobs.start_run(
+            config, state.get("w_run_name"), state.get("w_run_note"), allow_twin=allow_twin, track=state.track
+        )
     except jobs.TwinRunError as exc:
         state.start_error, state.twin_run = None, str(exc)  # ask first
         return
@@ -73,6 +76,22 @@ def start(allow_twin: bool = False) -> None:
 
 def keep_one() -> None:
     st.session_state.twin_run = None
+
+
+def keep_track() -> None:
+    st.session_state.track = "mlflow" if st.session_state.w_track else "none"
+
+
+def tracking_choice() -> None:
+    """Whether new runs are logged to MLflow too, and where they go (kept with the setup, like the settings)."""
+    state = st.session_state
+    state.setdefault("w_track", state.track == "mlflow")  # a restored setup: the box shows its choice
+    st.checkbox("Log the run to MLflow too", key="w_track", on_change=keep_track, help=md(where_runs_go()))
+    if state.track == "mlflow":
+        st.caption(md(where_runs_go()))
+        command = mlflow_ui_command()
+        if command:
+            st.code(command, language="bash")
 
 
 def in_words(value) -> str:
@@ -136,6 +155,7 @@ def new_run_section() -> None:
     right.text_input(
         "Note (optional)", key="w_run_note", max_chars=MAX_NOTE_CHARS, placeholder="What you are trying, and why"
     )
+    tracking_choice()
     st.button("Start training", type="primary", icon=":material/play_arrow:", on_click=start, key="start_training")
     if state.get("start_error"):
         st.error(md(state.start_error), icon=":material/error:")

@@ -117,7 +117,9 @@ def test_explained_words_are_shaded_and_stay_text():
         ]
     }
     shown = highlighted("<b> win now", explanation, "spam")
-    assert shown.startswith('<span class="tok" style="background:rgba(44,160,44,0.60)" title="+80 points">&lt;b&gt;</span>')
+    assert shown.startswith(
+        '<span class="tok" style="background:rgba(44,160,44,0.60)" title="+80 points">&lt;b&gt;</span>'
+    )
     assert 'rgba(214,39,40,0.15)" title="-20 points">win</span> now' in shown
     assert highlighted("<i>", None, "spam") == "&lt;i&gt;"
 
@@ -189,13 +191,14 @@ def test_the_results_and_compare_pages_offer_the_report(runs):
 
 
 def test_the_dashboard_builds_the_report_in_a_subprocess_and_keeps_a_plain_error(runs, tmp_path, monkeypatch):
+    from ui import downloads
     from ui import report as ui_report
 
     document = ui_report.build_report([str(runs["frozen"].path)], "html", key="k")
     assert document.startswith(b"<!DOCTYPE html>")
-    with pytest.raises(ui_report.ReportFailed, match="not a run directory"):
+    with pytest.raises(downloads.DownloadFailed, match="not a run directory"):
         ui_report.build_report([str(tmp_path)], "html", key="k")
-    assert "not a run directory" in ui_report._failures["k"]
+    assert "not a run directory" in downloads._failures["k"]
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's Chromium is not installed (/usr/bin/chromium)")

@@ -13,7 +13,6 @@ from engine.core.presets import PRESETS, default_settings
 from engine.core.strategies import STRATEGIES
 from ui import charts, live
 from ui import format as fmt
-from ui.downloads import zip_folder
 from ui.state import build_config
 
 EVENTS = [
@@ -132,12 +131,14 @@ def test_progress_from_status(status, fraction, words):
     assert got_fraction == fraction and words in got_words
 
 
-def test_zip_folder_keeps_the_folder_layout(tmp_path):
+def test_write_zip_keeps_the_folder_layout_under_one_top_folder(tmp_path):
+    from engine.core.exports import write_zip
+
     model = tmp_path / "model"
     (model / "adapter").mkdir(parents=True)
     (model / "transferlab.json").write_text("{}")
     (model / "adapter" / "adapter_config.json").write_text('{"r": 8}')
-    with zipfile.ZipFile(__import__("io").BytesIO(zip_folder(model, "my-run"))) as archive:
+    with zipfile.ZipFile(write_zip(model, tmp_path / "out" / "my-run.zip", "my-run")) as archive:
         assert sorted(archive.namelist()) == ["my-run/adapter/adapter_config.json", "my-run/transferlab.json"]
         assert archive.read("my-run/adapter/adapter_config.json") == b'{"r": 8}'
 

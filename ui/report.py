@@ -1,70 +1,36 @@
 """The report downloads on Results and Runs › Compare: built when clicked, by ``python -m engine.report`` in a
-subprocess (the report may load the model to explain examples; the dashboard never loads torch).
-
-Streamlit runs a download button's callable on its own thread, shows a spinner in the button meanwhile and
-ignores Streamlit calls made there; so a failure is kept here and shown in plain words on the page's next run
-(the button itself only says the file could not be made).
+subprocess (the report may load the model to explain examples; the dashboard never loads torch). A failure is
+shown in plain words on the page's next run (``ui.downloads``).
 """
 
 from __future__ import annotations
 
 import functools
-import subprocess
 import tempfile
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import streamlit as st
 
 from engine.core.reporting import REPORT_TIMEOUT_S, chromium_missing, find_chromium, report_command
-from engine.core.words import markdown_text as md
-
-ROOT = Path(__file__).resolve().parent.parent
-_failures: dict[str, str] = {}  # button key -> why its last report failed, shown once
-_lock = threading.Lock()
-
-
-class ReportFailed(RuntimeError):
-    pass
+from ui.downloads import failed, run_engine, show_failure
 
 
 def build_report(runs: Sequence[str], kind: str, key: str) -> bytes:
     """The report of ``runs`` as bytes, ``kind`` "html" or "pdf", made by the engine command in a subprocess."""
     with tempfile.TemporaryDirectory(prefix="transferlab-report-") as tmp:
         html, pdf = Path(tmp) / "report.html", Path(tmp) / "report.pdf"
-        argv = report_command(runs, html, pdf if kind == "pdf" else None)
-        try:
-            done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=REPORT_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            return _failed(key, f"Making the report took longer than {REPORT_TIMEOUT_S // 60} minutes and was stopped.")
+        run_engine(report_command(runs, html, pdf if kind == "pdf" else None), key, REPORT_TIMEOUT_S, "the report")
         target = pdf if kind == "pdf" else html
-        if done.returncode != 0 or not target.is_file():
-            lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-            said = next((line for line in reversed(lines) if "Error:" in line), lines[-1] if lines else "no message")
-            return _failed(key, said.split("Error:", 1)[-1].strip())
-        with _lock:
-            _failures.pop(key, None)
+        if not target.is_file():
+            failed(key, "the report command finished without writing its file.")
         return target.read_bytes()
-
-
-def _failed(key: str, why: str) -> bytes:
-    with _lock:
-        _failures[key] = why
-    raise ReportFailed(why)
-
-
-def _show_failure(key: str) -> None:
-    with _lock:
-        why = _failures.pop(key, None)
-    if why:
-        st.error(f"The report could not be made: {md(why)}", icon=":material/error:")
 
 
 def report_downloads(run_path: str | Path, file_stem: str) -> None:
     """Results: "Download report (HTML)" and "Download report (PDF)" for one run."""
     key = f"report:{run_path}"
-    _show_failure(key)
+    show_failure(key, "The report")
     left, right = st.columns(2)
     left.download_button(
         "Download report (HTML)",
@@ -96,7 +62,7 @@ def report_downloads(run_path: str | Path, file_stem: str) -> None:
 def compare_report_download(run_paths: Sequence[str], file_stem: str = "runs") -> None:
     """Runs › Compare: one report of the compared runs (the comparison, then each run)."""
     key = "report:" + "|".join(map(str, run_paths))
-    _show_failure(key)
+    show_failure(key, "The report")
     st.download_button(
         "Download a report of these runs",
         data=functools.partial(build_report, [str(p) for p in run_paths], "html", key),

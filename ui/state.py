@@ -37,6 +37,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
 }
 TRAIN_DEFAULTS: dict[str, Any] = {
     "train_run": None,  # path of the run the Train page follows in this session
+    "track": "none",  # "mlflow": new runs are logged to MLflow too (engine.core.tracking)
 }
 # None is a choice for these ("automatic", "the model's own"), not a missing value.
 _NONE_MEANS_AUTO = {"max_length", "image_size"}

@@ -45,6 +45,7 @@ from engine.core.rundir import (
     read_json,
     write_json_atomic,
 )
+from engine.core.tracking import check_tracker, request_tracking
 from engine.core.words import format_bytes, listed
 from engine.core.workspace import PROJECT_ROOT, runs_dir
 
@@ -182,11 +183,14 @@ def latest_run(root: Path | None = None) -> RunDir | None:
     return runs[0] if runs else None
 
 
-def prepare_run(config: TrainConfig, out: str | Path, name: str | None = None, note: str | None = None) -> RunDir:
-    """Create the run directory and write config.json, the run's name and note, and a queued status
-    (before any training)."""
+def prepare_run(
+    config: TrainConfig, out: str | Path, name: str | None = None, note: str | None = None, track: str | None = None
+) -> RunDir:
+    """Create the run directory and write config.json, the run's name and note, its tracking choice
+    (``engine.core.tracking``: "mlflow" or "none") and a queued status (before any training)."""
     run = RunDir(out)
     about = about_or_error(name, note)
+    track = check_tracker(track)
     if run.config_path.exists():
         raise ConfigError(
             f"{run.path} already holds a run. Use --resume {run.path} to continue it, or choose another --out."
@@ -206,6 +210,7 @@ def prepare_run(config: TrainConfig, out: str | Path, name: str | None = None, n
         config.save(run.config_path)
         if about["name"] or about["note"]:
             run.set_about(**about)
+        request_tracking(run.path, track)
         run.set_status("queued", "Waiting to start")
     except OSError as exc:
         problem = storage_problem(exc, run.path, then="start again")
@@ -328,14 +333,17 @@ def start_run(
     root: Path | None = None,
     folder: str | None = None,
     allow_twin: bool = False,
+    track: str | None = None,
 ) -> RunDir:
     """Create a run (config.json, status "queued") and start its worker; returns at once.
 
     ``name`` and ``note`` are the user's words for the run (lists show the name); ``folder`` names
     the run's folder (default: the time, the model and the strategy). The same settings as a run
-    queued or training raise :class:`TwinRunError` unless ``allow_twin`` (the user confirmed).
+    queued or training raise :class:`TwinRunError` unless ``allow_twin`` (the user confirmed); whether
+    a run is tracked (``track="mlflow"``) is not a setting, so it does not tell twins apart.
     """
     about_or_error(name, note)  # before anything is created
+    check_tracker(track)
     config = _absolute_paths(config)
     root = Path(root).resolve() if root is not None else runs_dir()
     settings = config.to_dict()
@@ -345,7 +353,7 @@ def start_run(
     path = _reserve(root, config, folder)
     fd = _acquire_run_lock(RunDir(path))  # held from before "queued" is written until the worker exits
     try:
-        run = prepare_run(config, path, name, note)
+        run = prepare_run(config, path, name, note, track)
         _spawn(run, fd, resume=False)
     finally:
         os.close(fd)  # the worker keeps its inherited copy of the locked file

@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.core.baselines import baseline_rows, baseline_summary, baseline_warning, classical_note
 from engine.core.config import TrainConfig
+from engine.core.exports import AUTO_CLASSES, HF_FOLDER
 from engine.core.reporting import base_model_id, interval_words, licence_id, limitations, reuse_words
 from engine.core.strategies import STRATEGIES
 from engine.core.tasks import get_task
@@ -153,3 +154,169 @@ intervals over the test examples: how far the scores could move with another tes
 
 {usage}"""
     )
+
+
+# --- "Using it" in an exported folder ------------------------------------------------------------------------
+_TEXT_POOLING = {
+    "mean": "features = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)  # mean over the real tokens",
+    "last": "features = hidden[torch.arange(len(texts)), mask.sum(1) - 1]  # the last real token",
+}
+_NORMALIZE = "features = torch.nn.functional.normalize(features, dim=-1)  # the classifier reads L2-normalised features"
+
+
+def _text_snippet(meta: dict[str, Any], folder: str) -> str:
+    lines = [
+        "import json",
+        "",
+        "import torch",
+        "from safetensors.torch import load_file",
+        "from transformers import AutoModel, AutoTokenizer",
+        "",
+        f"folder = {json.dumps(folder)}  # this folder",
+        'meta = json.load(open(f"{folder}/transferlab.json", encoding="utf-8"))',
+        "tokenizer = AutoTokenizer.from_pretrained(folder)",
+        'tokenizer.padding_side = "right"  # the pooling below expects the real tokens first',
+        "tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token",
+        'backbone = AutoModel.from_pretrained(f"{folder}/backbone").eval()',
+        'head = load_file(f"{folder}/head.safetensors")  # the linear classifier: out.weight, out.bias',
+        "",
+        "",
+        "def predict_proba(texts):",
+        '    batch = tokenizer(texts, padding=True, truncation=True, max_length=meta["max_length"], return_tensors="pt")',
+        "    with torch.no_grad():",
+        "        hidden = backbone(**batch).last_hidden_state",
+        '    mask = batch["attention_mask"]',
+        f"    {_TEXT_POOLING[meta.get('pooling', 'mean')]}",
+    ]
+    if meta.get("normalize"):
+        lines.append(f"    {_NORMALIZE}")
+    lines += [
+        '    logits = features @ head["out.weight"].T + head["out.bias"]',
+        "    return torch.softmax(logits, dim=-1)",
+        "",
+        "",
+        'probs = predict_proba(["a text to classify"])',
+        'print(dict(zip(meta["label_names"], probs[0].tolist())))',
+    ]
+    return "\n".join(lines)
+
+
+def _image_snippet(meta: dict[str, Any], folder: str) -> str:
+    hf = (meta.get("arch") or {}).get("kind") == "hf"
+    lines = [
+        "import json",
+        "",
+        "import numpy as np",
+        "import torch",
+        "from PIL import Image, ImageOps",
+        "from safetensors.torch import load_file",
+    ]
+    lines += (
+        ["from transformers import AutoConfig, AutoModelForImageClassification"]
+        if hf
+        else ["from efficientnet_lite_pytorch import EfficientNet  # pip install efficientnet-lite-pytorch"]
+    )
+    lines += [
+        "",
+        f"folder = {json.dumps(folder)}  # this folder",
+        'meta = json.load(open(f"{folder}/transferlab.json", encoding="utf-8"))',
+        'spec = meta["image_spec"]  # shorter side resized to spec["resize"], centre crop spec["size"], normalised',
+        'weights = {k.removeprefix("model."): v for k, v in load_file(f"{folder}/backbone.safetensors").items()}',
+    ]
+    if hf:
+        lines += [
+            'settings = dict(meta["arch"]["config"])',
+            'model = AutoModelForImageClassification.from_config(AutoConfig.for_model(settings.pop("model_type"), **settings))',
+            "# The model's own (ImageNet) classifier, its last linear layer, gives way: the head below reads its input.",
+            "name = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)][-1]",
+            'parent, _, child = name.rpartition(".")',
+            "setattr(model.get_submodule(parent), child, torch.nn.Identity())",
+        ]
+    else:
+        lines += [
+            'model = EfficientNet.from_name("efficientnet-lite0", image_size=meta["arch"]["image_size"])',
+            "model._fc = model._dropout = torch.nn.Identity()  # its ImageNet classifier; the head below replaces it",
+        ]
+    lines += [
+        "model.load_state_dict(weights)",
+        "model.eval()",
+        'head = load_file(f"{folder}/head.safetensors")  # the linear classifier: out.weight, out.bias',
+        "",
+        "",
+        "def prepare(path):",
+        '    image = ImageOps.exif_transpose(Image.open(path)).convert("RGB")',
+        '    scale = spec["resize"] / min(image.size)',
+        "    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))",
+        "    image = image.resize(size, Image.Resampling.BICUBIC)",
+        '    left, top = (image.width - spec["size"]) // 2, (image.height - spec["size"]) // 2',
+        '    image = image.crop((left, top, left + spec["size"], top + spec["size"]))',
+        '    array = (np.asarray(image, dtype=np.float32) / 255 - np.float32(spec["mean"])) / np.float32(spec["std"])',
+        "    return torch.from_numpy(array.transpose(2, 0, 1).copy())",
+        "",
+        "",
+        "def predict_proba(paths):",
+        "    pixels = torch.stack([prepare(p) for p in paths])",
+        "    with torch.no_grad():",
+        "        features = model(pixel_values=pixels).logits"
+        if hf
+        else "        features = model.extract_features(pixels).mean(dim=(2, 3))",
+    ]
+    if meta.get("normalize"):
+        lines.append(f"    {_NORMALIZE}")
+    lines += [
+        '    logits = features @ head["out.weight"].T + head["out.bias"]',
+        "    return torch.softmax(logits, dim=-1)",
+        "",
+        "",
+        'probs = predict_proba(["photo.jpg"])',
+        'print(dict(zip(meta["label_names"], probs[0].tolist())))',
+    ]
+    return "\n".join(lines)
+
+
+_SNIPPETS = {"text": _text_snippet, "image": _image_snippet}
+_EXAMPLES = {"text": '["a text to classify"]', "image": '["photo.jpg"]'}
+_HOLDS = {
+    "text": "`backbone/` (a transformers model: `AutoModel`), the tokenizer",
+    "image": "`backbone.safetensors` (the backbone's weights; `arch` in `transferlab.json` names its architecture)",
+}
+
+
+def exported_usage(meta: dict[str, Any], folder: str, hf_note: str | None) -> str:
+    """The "Using it" section of an exported (self-contained) folder named ``folder``: with TransferLab, then
+    with plain transformers/safetensors/torch (a snippet the export tests run where TransferLab is not
+    importable), then the transformers Auto class where the model maps onto one (``hf_note`` None)."""
+    task = str(meta.get("task", "text"))
+    snippet = _SNIPPETS[task](meta, folder)
+    adapter = (
+        "\n`adapter/` holds the LoRA adapter alone (peft `PeftModel.from_pretrained` on top of the base model "
+        f"{markdown_text(meta.get('base_model'))}); the backbone above is that adapter already merged into the base model.\n"
+        if meta.get("strategy") == "lora"
+        else ""
+    )
+    if hf_note is None:
+        hf = (
+            f"\n### With a transformers class\n\n`{HF_FOLDER}/` loads with "
+            f"`transformers.{AUTO_CLASSES[task]}.from_pretrained` and gives the same probabilities (the softmax of "
+            "its logits) on inputs prepared as above.\n"
+        )
+    else:
+        hf = f"\n### transformers classes\n\n{markdown_text(hf_note)}\n"
+    return f"""This folder is self-contained: {_HOLDS[task]}, `head.safetensors` (the linear classifier on the
+backbone's features), the labels and the settings in `transferlab.json`. It needs no other download.
+{adapter}
+### With TransferLab
+
+```python
+from engine.predict import Predictor
+
+predictor = Predictor({json.dumps(folder)})
+print(predictor.predict({_EXAMPLES[task]}))
+```
+
+### Without TransferLab
+
+```python
+{snippet}
+```
+{hf}"""

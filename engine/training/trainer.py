@@ -40,6 +40,7 @@ from engine.training.baselines import score_baselines
 from engine.training.callbacks import CheckpointPacing, RunDirCallback, SelectionCallback, eval_metrics
 from engine.training.card import model_card
 from engine.training.features import RunCancelled
+from engine.training.tracking import MlflowTracker, start_tracking
 
 log = logging.getLogger(__name__)
 
@@ -229,10 +230,15 @@ def train(
 
     ``splits`` (the splits and their notes, as :func:`load_splits` gives them) replaces the splits made
     from ``config``: a learning curve's point trains on part of a run's training split, tested on its test
-    split."""
+    split. A run that asked for tracking is logged to MLflow too (``engine.training.tracking``)."""
+    tracker = start_tracking(run)  # None unless the run asked for it and MLflow answered
+    ended = "FAILED"  # how its MLflow run ends
     try:
-        return _train(config, run, resume, splits)
+        metrics = _train(config, run, resume, splits, tracker)
+        ended = "FINISHED"
+        return metrics
     except RunCancelled:
+        ended = "KILLED"
         _record(run, "cancelled", STOPPED_MESSAGE.format(how="Cancelled"))
         return None
     except TransferLabError as exc:
@@ -251,10 +257,14 @@ def train(
             _record(run, "failed", problem)
             raise StorageError(problem) from exc
         if isinstance(exc, KeyboardInterrupt):
+            ended = "KILLED"
             _record(run, "cancelled", STOPPED_MESSAGE.format(how="Interrupted"))
         else:
             _record(run, "failed", f"Unexpected error: {type(exc).__name__}: {exc}")
         raise
+    finally:
+        if tracker is not None:
+            tracker.end(ended)
 
 
 def _record(run: RunDir, state: str, message: str) -> None:
@@ -289,7 +299,11 @@ def _note(run: RunDir, message: str) -> None:
 
 
 def _train(
-    config: TrainConfig, run: RunDir, resume: bool, given: tuple[Splits, list[str]] | None = None
+    config: TrainConfig,
+    run: RunDir,
+    resume: bool,
+    given: tuple[Splits, list[str]] | None = None,
+    tracker: MlflowTracker | None = None,
 ) -> dict[str, Any] | None:
     import transformers
     from transformers import set_seed
@@ -412,6 +426,9 @@ def _train(
     examples, extra = task.example_columns(splits.test)
     write_test_predictions(run.predictions_path, examples, splits.test.labels, probs, splits.label_names, extra)
     write_json_atomic(run.metrics_path, metrics)  # the last result written: with it, the run is complete
+    if tracker is not None:
+        run.set_status("running", "Logging the run to MLflow")
+        tracker.finish(metrics)
     run.set_status(
         "completed",
         completed_message(metrics),

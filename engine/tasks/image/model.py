@@ -13,7 +13,7 @@ from engine.core.policy import IMAGE_INFERENCE_BATCH
 from engine.core.strategies import STRATEGIES
 from engine.data.images import open_image
 from engine.tasks.base import atomic_folder, batched, read_model_meta, resolve_base, safe_adapter, write_model_meta
-from engine.tasks.image.backbones import ImageClassifier, load_image_backbone, rebuild_backbone
+from engine.tasks.image.backbones import ImageBackbone, ImageClassifier, load_image_backbone, rebuild_backbone
 from engine.tasks.image.preprocess import ImageSpec, preprocess
 
 
@@ -84,6 +84,18 @@ def save_image_classifier(
         write_model_meta(tmp, "image", meta, card)
 
 
+def base_image_backbone(model_dir: Path, meta: dict) -> ImageBackbone:
+    """The pre-trained backbone a frozen or LoRA model runs on, its adapter merged in (LoRA): what the
+    model computes, without peft (the loader and the self-contained export use it)."""
+    adapter = safe_adapter(model_dir) if meta["backbone_weights"] == "adapter" else None
+    backbone = load_image_backbone(resolve_base(meta), image_size=int(meta["arch"].get("image_size", 224)))
+    if adapter:
+        from peft import PeftModel
+
+        backbone = PeftModel.from_pretrained(backbone, adapter).merge_and_unload()
+    return backbone
+
+
 def load_image_classifier(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[ImageClassifier, dict]:
     """Reload a saved image classifier for inference (LoRA adapters merged for speed)."""
     from safetensors.torch import load_file, load_model
@@ -94,12 +106,7 @@ def load_image_classifier(model_dir: str | Path, device: str | torch.device = "c
         backbone = rebuild_backbone(meta["arch"])
         load_model(backbone, str(model_dir / "backbone.safetensors"))
     else:
-        adapter = safe_adapter(model_dir) if meta["backbone_weights"] == "adapter" else None
-        backbone = load_image_backbone(resolve_base(meta), image_size=int(meta["arch"].get("image_size", 224)))
-        if adapter:
-            from peft import PeftModel
-
-            backbone = PeftModel.from_pretrained(backbone, adapter).merge_and_unload()
+        backbone = base_image_backbone(model_dir, meta)
     classifier = ImageClassifier(
         backbone, len(meta["label_names"]), int(meta["feature_dim"]), normalize=bool(meta.get("normalize", False))
     )

@@ -39,6 +39,10 @@ In Python:
 crop `size`, then normalised with `mean` and `std`). `backbone.safetensors` (if present) holds the
 retrained backbone, `adapter/` (LoRA) a peft adapter on top of the base model, and `head.safetensors`
 the linear classifier (`out.weight`, `out.bias`) applied to the backbone's feature vector.
+
+A frozen or LoRA model refers here to the pre-trained model where it lies on this computer. To take it elsewhere,
+`python -m engine.export --run RUN_DIR --format zip --out model.zip` writes it self-contained (the pre-trained
+weights included), with a model card that shows how to load it with or without TransferLab.
 """
 
 

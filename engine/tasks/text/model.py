@@ -192,6 +192,18 @@ def save_classifier(
         write_model_meta(tmp, "text", meta, card)
 
 
+def base_backbone(model_dir: Path, meta: dict) -> nn.Module:
+    """The pre-trained backbone a frozen or LoRA model runs on, its adapter merged in (LoRA): what the
+    model computes, as one plain transformers model (the loader and the self-contained export use it)."""
+    adapter = safe_adapter(model_dir) if meta["backbone_weights"] == "adapter" else None
+    backbone = load_backbone(resolve_base(meta))
+    if adapter:
+        from peft import PeftModel
+
+        backbone = PeftModel.from_pretrained(backbone, adapter).merge_and_unload()
+    return backbone
+
+
 def load_classifier(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[TextClassifier, Any, dict]:
     """Reload a saved text classifier for inference (LoRA adapters merged for speed)."""
     from safetensors.torch import load_file
@@ -201,12 +213,7 @@ def load_classifier(model_dir: str | Path, device: str | torch.device = "cpu") -
     if meta["backbone_weights"] == "backbone":
         backbone = load_backbone(ResolvedModel(meta["base_model"], str(model_dir / "backbone"), "local"))
     else:
-        adapter = safe_adapter(model_dir) if meta["backbone_weights"] == "adapter" else None
-        backbone = load_backbone(resolve_base(meta))
-        if adapter:
-            from peft import PeftModel
-
-            backbone = PeftModel.from_pretrained(backbone, adapter).merge_and_unload()
+        backbone = base_backbone(model_dir, meta)
     classifier = TextClassifier(
         backbone, len(meta["label_names"]), meta["pooling"], normalize=bool(meta.get("normalize", False))
     )

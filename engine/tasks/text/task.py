@@ -43,6 +43,10 @@ The folder is plain transformers/peft: `backbone/` (if present) loads with
 of the base model, `head.safetensors` holds the linear classifier (`out.weight`, `out.bias`) applied to
 the pooled backbone output described in `transferlab.json`
 (`pooling`: `mean` = mean over non-padding tokens, `last` = last non-padding token).
+
+A frozen or LoRA model refers here to the pre-trained model where it lies on this computer. To take it elsewhere,
+`python -m engine.export --run RUN_DIR --format zip --out model.zip` writes it self-contained (the pre-trained
+weights included), with a model card that shows how to load it with or without TransferLab.
 """
 
 
