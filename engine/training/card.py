@@ -164,6 +164,20 @@ _TEXT_POOLING = {
 _NORMALIZE = "features = torch.nn.functional.normalize(features, dim=-1)  # the classifier reads L2-normalised features"
 
 
+def _classify(meta: dict[str, Any], example: str) -> list[str]:
+    """The snippets' common end: the features normalised when the head was fitted on normalised ones, the
+    linear head, a softmax, and a call on ``example``."""
+    lines = [f"    {_NORMALIZE}"] if meta.get("normalize") else []
+    return lines + [
+        '    logits = features @ head["out.weight"].T + head["out.bias"]',
+        "    return torch.softmax(logits, dim=-1)",
+        "",
+        "",
+        f'probs = predict_proba(["{example}"])',
+        'print(dict(zip(meta["label_names"], probs[0].tolist())))',
+    ]
+
+
 def _text_snippet(meta: dict[str, Any], folder: str) -> str:
     lines = [
         "import json",
@@ -188,16 +202,7 @@ def _text_snippet(meta: dict[str, Any], folder: str) -> str:
         '    mask = batch["attention_mask"]',
         f"    {_TEXT_POOLING[meta.get('pooling', 'mean')]}",
     ]
-    if meta.get("normalize"):
-        lines.append(f"    {_NORMALIZE}")
-    lines += [
-        '    logits = features @ head["out.weight"].T + head["out.bias"]',
-        "    return torch.softmax(logits, dim=-1)",
-        "",
-        "",
-        'probs = predict_proba(["a text to classify"])',
-        'print(dict(zip(meta["label_names"], probs[0].tolist())))',
-    ]
+    lines += _classify(meta, "a text to classify")
     return "\n".join(lines)
 
 
@@ -261,16 +266,7 @@ def _image_snippet(meta: dict[str, Any], folder: str) -> str:
         if hf
         else "        features = model.extract_features(pixels).mean(dim=(2, 3))",
     ]
-    if meta.get("normalize"):
-        lines.append(f"    {_NORMALIZE}")
-    lines += [
-        '    logits = features @ head["out.weight"].T + head["out.bias"]',
-        "    return torch.softmax(logits, dim=-1)",
-        "",
-        "",
-        'probs = predict_proba(["photo.jpg"])',
-        'print(dict(zip(meta["label_names"], probs[0].tolist())))',
-    ]
+    lines += _classify(meta, "photo.jpg")
     return "\n".join(lines)
 
 
