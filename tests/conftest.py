@@ -200,3 +200,17 @@ def tiny_vit(tmp_path_factory) -> Path:
 @pytest.fixture()
 def shapes_zip(tmp_path) -> Path:
     return write_image_zip(tmp_path / "shapes.zip")
+
+
+def session(query: dict | None = None, page: str | None = None):
+    """A new browser session of the dashboard (a reload, or the first request after a server restart) at the
+    address with ``query``, on ``page`` when given; an AppTest that has run without an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60)
+    at.query_params.update(query or {})
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

@@ -5,23 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import make_rows, write_csv
+from conftest import make_rows, session, write_csv
 from streamlit.testing.v1 import AppTest
 
 from ui import setup
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def session(query: dict | None = None, page: str | None = None) -> AppTest:
-    """A new browser session (a reload, or the first request after a server restart) at this address."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params.update(query or {})
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def make_a_setup(csv: Path) -> AppTest:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import session
 
 from engine.core import tracking
 from engine.core.config import TrainConfig
@@ -190,16 +190,6 @@ def test_credentials_in_the_uri_are_never_written(tmp_path, workspace, monkeypat
 
 
 # --- the dashboard ------------------------------------------------------------------------------------------
-def session(query: dict | None = None, page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params.update(query or {})
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def test_the_dashboard_setting_persists_and_reaches_the_run(mlflow_env, monkeypatch):
     from engine.core import jobs
 
