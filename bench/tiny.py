@@ -1,28 +1,49 @@
 """A tiny BERT-style model built on the fly for ``python -m bench --quick`` and the tests' fixtures
-(nothing is downloaded): a WordPiece tokenizer trained on the given texts and a 2-layer BERT with
-random weights, saved as a local model folder.
+(nothing is downloaded): a WordPiece tokenizer on the given texts and a 2-layer BERT with random
+weights, saved as a local model folder. The same texts give the same model on every machine.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def wordpiece_vocab(texts: Sequence[str], vocab_size: int) -> dict[str, int]:
+    """A WordPiece vocabulary built in a fixed order: the special tokens, every character (alone and as a
+    '##' continuation), then the most frequent words, ties by spelling. tokenizers' WordPieceTrainer breaks
+    ties in whatever order its threads see them, so every build of the tiny model had other token ids and
+    the tests' scores moved from machine to machine.
+
+    >>> list(wordpiece_vocab(["ab ba ab", "c"], 13))[5:]
+    ['a', 'b', 'c', '##a', '##b', '##c', 'ab', 'ba']
+    """
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalizer, splitter = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    words = Counter(word for text in texts for word, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for word in words for c in word})
+    tokens = SPECIAL + chars + [f"##{c}" for c in chars]
+    frequent = sorted((w for w in words if len(w) > 1), key=lambda w: (-words[w], w))
+    tokens += frequent[: max(0, vocab_size - len(tokens))]
+    return {token: i for i, token in enumerate(tokens)}
 
 
 def build_tiny_bert(folder: Path, texts: Sequence[str], max_length: int = 128, vocab_size: int = 1000) -> Path:
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
     from tokenizers.processors import TemplateProcessing
     from transformers import BertConfig, BertModel, BertTokenizerFast
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
 
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok = Tokenizer(models.WordPiece(wordpiece_vocab(texts, vocab_size), unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
     tok.post_processor = TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B [SEP]",

@@ -87,7 +87,8 @@ def test_frozen_on_few_examples_fits_its_head_and_learns(tmp_path, workspace, ti
     data = write_csv(tmp_path / "few.csv", make_rows(10, seed=3))
     run_dir, metrics = run(tmp_path, data, tiny_bert, "frozen")
     assert metrics["validation_examples"] == 0 and metrics["train_examples"] == 24
-    assert metrics["head"]["folds"] == 5 and metrics["accuracy"] > 1 / 3
+    # Six test examples move a score by 1/6 each: the 24 cross-validated ones say more about learning.
+    assert metrics["head"]["folds"] == 5 and metrics["head"]["cv_accuracy"] > 0.6 and metrics["accuracy"] > 1 / 3
     assert any("cross-validation" in n for n in metrics["notes"]) and any(
         "No validation" in n for n in metrics["notes"]
     )
