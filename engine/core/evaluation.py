@@ -66,7 +66,7 @@ class Evaluation:
         """The scores in one sentence, with their intervals.
 
         >>> print(evaluate(["a", "b", "b"], ["a", "b", "a"], ["a", "b"], "column 'label'").summary())
-        Scored 3 rows against column 'label': accuracy 0.667 (95% interval 0.000-1.000), macro-F1 0.667 (0.000-1.000).
+        Scored 3 rows against column 'label': accuracy 0.667 (95% interval 0.173-0.962), macro-F1 0.667 (0.168-0.949).
         """
         m = self.metrics
         if m is None:
