@@ -15,7 +15,15 @@ MODULES = sorted(
     for package in PACKAGES
     for p in (ROOT / package).glob("*.py")
     if p.name != "__init__.py"
-) + ["engine.estimate", "ui.format", "ui.setup", "engine.report.document", "engine.report.examples"]
+) + [
+    "engine.estimate",
+    "ui.format",
+    "ui.setup",
+    "engine.report.document",
+    "engine.report.examples",
+    "engine.adapt.batches",
+    "engine.adapt.card",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Self, get_type_hints
 
 from engine.core.catalog import DEFAULT_TEXT_MODEL
 from engine.core.errors import ConfigError
@@ -25,8 +25,43 @@ from engine.core.tasks import task_of_data
 CONFIG_VERSION = 1
 
 
+class SettingsFile:
+    """What every run's settings dataclass shares: ``config.json`` written and read back, unknown keys refused."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        write_json_atomic(Path(path), self.to_dict())
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Self:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"Unknown setting(s) in the config: {', '.join(unknown)}. Known settings: {', '.join(sorted(known))}."
+            )
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"Config file {path} does not exist.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"Config file {path} is not valid JSON ({exc}). Fix the file or leave out --config."
+            ) from None
+        if not isinstance(values, dict):
+            raise ConfigError(f'Config file {path} must hold a JSON object of settings, like {{"epochs": 3}}.')
+        return cls.from_dict(values)
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(SettingsFile):
     data: str = field(
         default="",
         metadata={
@@ -177,19 +212,19 @@ class TrainConfig:
             raise ConfigError("No model given: pass --model with a catalog name (e.g. minilm), a hub id or a folder.")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"Unknown strategy '{self.strategy}'. Choose one of: {', '.join(STRATEGIES)}.")
-        _positive("batch_size", self.batch_size)
+        positive("batch_size", self.batch_size)
         if self.max_length is not None:
-            _positive("max_length", self.max_length)
-        _positive("lora_r", self.lora_r)
-        _positive("lora_alpha", self.lora_alpha)
+            positive("max_length", self.max_length)
+        positive("lora_r", self.lora_r)
+        positive("lora_alpha", self.lora_alpha)
         if self.epochs is not None:
-            _positive("epochs", self.epochs)
+            positive("epochs", self.epochs)
         if self.threads is not None:
-            _positive("threads", self.threads)
+            positive("threads", self.threads)
         if self.min_steps is not None and (not isinstance(self.min_steps, int) or self.min_steps < 0):
             raise ConfigError(f"min_steps must be 0 or more (got {self.min_steps!r}).")
         if self.image_size is not None:
-            _positive("image_size", self.image_size)
+            positive("image_size", self.image_size)
             if self.image_size < 32:
                 raise ConfigError(f"image_size must be at least 32 pixels (got {self.image_size}); 224 is typical.")
         if not isinstance(self.augment, bool):
@@ -227,39 +262,8 @@ class TrainConfig:
         """The kind of data (``engine.core.tasks``): "image" for a ZIP or folder of pictures, else "text"."""
         return task_of_data(self.data).name
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
-    def save(self, path: str | Path) -> None:
-        write_json_atomic(Path(path), self.to_dict())
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"Unknown setting(s) in the config: {', '.join(unknown)}. Known settings: {', '.join(sorted(known))}."
-            )
-        return cls(**values)
-
-    @classmethod
-    def load(cls, path: str | Path) -> TrainConfig:
-        path = Path(path)
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"Config file {path} does not exist.") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(
-                f"Config file {path} is not valid JSON ({exc}). Fix the file or leave out --config."
-            ) from None
-        if not isinstance(values, dict):
-            raise ConfigError(f'Config file {path} must hold a JSON object of settings, like {{"epochs": 3}}.')
-        return cls.from_dict(values)
-
-
-def _positive(name: str, value: int) -> None:
+def positive(name: str, value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"{name} must be a whole number of 1 or more (got {value!r}).")
 
@@ -268,10 +272,11 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field; defaults are None so that we can tell what was given."""
-    hints = get_type_hints(TrainConfig)
-    for f in fields(TrainConfig):
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig) -> None:
+    """One flag per field of ``cls`` (a run's settings dataclass); defaults are None so that we can tell
+    what was given."""
+    hints = get_type_hints(cls)
+    for f in fields(cls):
         if f.metadata.get("cli", True) is False:
             continue
         kind = hints[f.name]
@@ -301,19 +306,19 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
+def config_from_args(args: argparse.Namespace, cls: type = TrainConfig) -> Any:
     """Dataclass defaults < --config FILE.json < explicit flags."""
     values: dict[str, Any] = {}
     if getattr(args, "config", None):
-        values.update(TrainConfig.load(args.config).to_dict())
-    for f in fields(TrainConfig):
+        values.update(cls.load(args.config).to_dict())
+    for f in fields(cls):
         given = getattr(args, f.name, None)
         if given is not None:
             values[f.name] = given
-    missing = [_flag(f.name) for f in fields(TrainConfig) if f.metadata.get("required") and not values.get(f.name)]
+    missing = [_flag(f.name) for f in fields(cls) if f.metadata.get("required") and not values.get(f.name)]
     if missing:
         raise ConfigError(f"Missing required setting(s): {', '.join(missing)} (or put them in --config FILE.json).")
-    return TrainConfig.from_dict(values)
+    return cls.from_dict(values)
 
 
 def task_settings(task: str) -> set[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.core import catalog
+from engine.core.adaptation import adapted_model_folder
 from engine.core.errors import ModelNotAvailableError
 from engine.core.words import listed
 from engine.core.workspace import cache_dir
@@ -52,7 +53,8 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def resolve_model(name: str) -> ResolvedModel:
-    """Turn a catalog name, a local folder or a hub id into something ``from_pretrained`` can load.
+    """Turn a catalog name, a local folder or a hub id into something ``from_pretrained`` can load. The
+    directory of a domain adaptation (``python -m engine.adapt --out ADAPT_DIR``) resolves to the model it made.
 
     >>> resolve_model("minilm").kind
     'package'
@@ -73,6 +75,7 @@ def resolve_model(name: str) -> ResolvedModel:
         return ResolvedModel(name, str(root / "model"), "package")
 
     path = Path(name).expanduser()
+    path = adapted_model_folder(path) or path  # an adaptation's directory stands for the model it made
     if path.exists() or name.startswith((".", "/", "~")):
         if not path.is_dir():
             raise not_available(name, "that path is not a folder.")

@@ -26,6 +26,13 @@ def runs_dir() -> Path:
     return path
 
 
+def adaptations_dir() -> Path:
+    """Where the dashboard keeps domain adaptations (``engine.adapt``): apart from the runs, which are classifiers."""
+    path = home() / "adaptations"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def uploads_dir() -> Path:
     path = home() / "uploads"
     path.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.core.adaptation import MIN_TEXTS
 from engine.core.errors import DataError
 from engine.core.words import plural
 from engine.data.columns import guess_columns, guess_text_column, looks_like_free_text
@@ -222,3 +223,56 @@ def read_inputs(path: str | Path, text_column: str | None = None) -> tuple[pd.Da
     df, _warnings = read_table(path)
     column = guess_text_column(df, text_column, source=Path(path).name)
     return df, df[column].fillna("").astype(str).tolist(), []
+
+
+@dataclass
+class UnlabeledTexts:
+    """Texts without labels (to adapt a model to their domain), and what reading them skipped, in words."""
+
+    texts: list[str]
+    source: str
+    text_column: str | None  # None for a .txt of one text per line
+    empty: int = 0
+    duplicates: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_unlabeled_texts(path: str | Path, text_column: str | None = None) -> UnlabeledTexts:
+    """The distinct, non-empty texts of a table's column (named, or guessed as for training data) or of a
+    .txt with one text per line. Fewer than ``MIN_TEXTS`` raise a :class:`DataError` that says so.
+
+    >>> data = load_unlabeled_texts("data/spam_emails.csv")
+    >>> data.text_column, len(data.texts) > 5000
+    ('text', True)
+    """
+    source = Path(path).name
+    if is_text_lines(path):
+        if text_column is not None:
+            raise DataError(
+                f"'{source}' is a plain text file with one text per line: it has no columns, so leave out "
+                f"--text-column (it asked for '{text_column}')."
+            )
+        column = None
+        _df, raw, _skipped = read_inputs(path)
+    else:
+        df, _warnings = read_table(path)
+        column = guess_text_column(df, text_column, source=source)
+        raw = [None if pd.isna(v) else str(v) for v in df[column].tolist()]
+    stripped = [t.strip() for t in raw if t is not None and t.strip()]
+    texts = list(dict.fromkeys(stripped))
+    data = UnlabeledTexts(texts, source, column, empty=len(raw) - len(stripped), duplicates=len(stripped) - len(texts))
+    where = "lines" if column is None else f"rows (column '{column}')"
+    if data.empty:
+        data.warnings.append(f"Skipped {plural(data.empty, 'empty text')} among the {where} of '{source}'.")
+    if data.duplicates:
+        data.warnings.append(
+            f"Removed {plural(data.duplicates, 'repeated text')} (each kept once, so no held-out text is also "
+            "trained on)."
+        )
+    if len(texts) < MIN_TEXTS:
+        raise DataError(
+            f"'{source}' has {plural(len(texts), 'different non-empty text')}; adapting a model to a domain needs at "
+            f"least {MIN_TEXTS} (hundreds or thousands help more). Add more texts of the same kind"
+            + ("." if column is None else f", or check that '{column}' is the column that holds them.")
+        )
+    return data

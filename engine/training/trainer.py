@@ -94,8 +94,10 @@ def _trainer_class(base: type) -> type:
 
     class RunTrainer(base):
         def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+            # named_parameters names a shared (tied) tensor once, so it is saved once: safetensors refuses one
+            # saved under two names (a decoder's output layer tied to its word embeddings).
             params = dict(self.model.named_parameters())
-            if state_dict is None and not all(p.requires_grad for p in params.values()):
+            if state_dict is None:
                 kept = {name for name, p in params.items() if p.requires_grad}
                 kept |= {name for name, _ in self.model.named_buffers()}
                 state_dict = {k: v.contiguous() for k, v in self.model.state_dict().items() if k in kept}
