@@ -19,7 +19,12 @@ from engine.core import workspace
 from engine.core.rundir import ACTIVE, RunDir
 
 GB = 1024**3
-CACHE_LIMITS = {"features": 2 * GB, "images": 4 * GB, "probes": 16 * 1024**2}  # "models" (converted) is kept
+CACHE_LIMITS = {
+    "features": 2 * GB,
+    "images": 4 * GB,
+    "onnx": 2 * GB,
+    "probes": 16 * 1024**2,
+}  # "models" (converted) is kept
 LIMIT_ENV = "TRANSFERLAB_CACHE_LIMIT_MB"
 # Unpacked pictures are read from the cache all through a run's training: entries used in the last day
 # are kept even over the cap (features and probes are read once, at the start).

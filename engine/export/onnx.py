@@ -54,16 +54,28 @@ INLINE_WEIGHTS_BYTES = 1_800_000_000
 
 # --- the graph -----------------------------------------------------------------------------------------
 def write_graph(graph: Graph, path: Path) -> str:
-    """Trace the classifier into ``path`` with dynamic batch (and sequence) axes; returns the exporter used.
+    """Trace the run's classifier (with its softmax) into ``path``; returns the exporter used."""
+    module = graph.wrapper(graph.model.classifier).eval()
+    return export_module(module, graph.example(), graph.dynamic_axes, path, output="probabilities")
+
+
+def export_module(
+    module: torch.nn.Module,
+    example: dict[str, torch.Tensor],
+    dynamic_axes: dict[str, dict[int, str]],
+    path: Path,
+    output: str,
+) -> str:
+    """Trace ``module`` (called with ``example``'s names as keyword arguments) into ``path`` with dynamic
+    axes; returns the exporter used.
 
     The dynamo exporter (``torch.export``) first; the TorchScript one when it fails. Either way the
-    graph's inputs must come out with named, not fixed, dynamic axes.
+    graph's inputs must come out with named, not fixed, dynamic axes (:func:`fixed_axes` checks).
     """
-    module = graph.wrapper(graph.model.classifier).eval()
-    example = graph.example()
+    module = module.eval()
     names = list(example)
     inline = sum(p.numel() * p.element_size() for p in module.parameters()) < INLINE_WEIGHTS_BYTES
-    dynamic = {name: {axis: torch.export.Dim.DYNAMIC for axis in axes} for name, axes in graph.dynamic_axes.items()}
+    dynamic = {name: {axis: torch.export.Dim.DYNAMIC for axis in axes} for name, axes in dynamic_axes.items()}
     with quiet_exporter(), torch.no_grad():
         try:
             torch.onnx.export(
@@ -74,7 +86,7 @@ def write_graph(graph: Graph, path: Path) -> str:
                 dynamo=True,
                 dynamic_shapes=dynamic,
                 input_names=names,
-                output_names=["probabilities"],
+                output_names=[output],
                 opset_version=OPSET,
                 external_data=not inline,
             )
@@ -89,8 +101,8 @@ def write_graph(graph: Graph, path: Path) -> str:
                 str(path),
                 dynamo=False,
                 input_names=names,
-                output_names=["probabilities"],
-                dynamic_axes={**graph.dynamic_axes, "probabilities": {0: "batch"}},
+                output_names=[output],
+                dynamic_axes={**dynamic_axes, output: {0: "batch"}},
                 opset_version=OPSET,
             )
             exporter = "torchscript"
@@ -105,15 +117,20 @@ def quiet_exporter() -> Iterator[None]:
     classifier here uses.
     """
     chatter = io.StringIO()
-    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = registry.level
-    registry.setLevel(logging.ERROR)
+    # The operator registry's warnings, and onnx_ir's notes on each graph pass (at INFO, like ours).
+    loggers = [
+        logging.getLogger(name) for name in ("torch.onnx._internal.exporter._registration", "onnx_ir", "onnxscript")
+    ]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(chatter):
             warnings.simplefilter("always")
             yield
     finally:
-        registry.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
         for line in chatter.getvalue().splitlines():
             log.debug("%s", line)
         for w in caught:

@@ -42,14 +42,18 @@ def picture_heat(
     device = next(classifier.parameters()).device
     x = preprocess(picture, model.spec).unsqueeze(0).to(device)
 
+    side = x.shape[-1]
+    window, stride = max(1, round(side * OCCLUSION_WINDOW)), max(1, round(side * OCCLUSION_STRIDE))
+    runner = model.onnx_runner(((side - window) // stride + 1) ** 2) if device.type == "cpu" else None
+
     def forward(pixels: torch.Tensor) -> torch.Tensor:
+        if runner is not None:  # onnxruntime: the same probabilities, several times faster
+            return runner(pixels)
         return torch.softmax(classifier(pixels).logits.float(), dim=-1)
 
     with torch.no_grad():
         probs = forward(x)[0].cpu().numpy()
     chosen = target if target is not None else names[int(probs.argmax())]
-    side = x.shape[-1]
-    window, stride = max(1, round(side * OCCLUSION_WINDOW)), max(1, round(side * OCCLUSION_STRIDE))
     with torch.no_grad():
         attribution = Occlusion(forward).attribute(
             x,

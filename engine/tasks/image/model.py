@@ -15,6 +15,7 @@ from engine.data.images import open_image
 from engine.tasks.base import atomic_folder, batched, read_model_meta, resolve_base, safe_adapter, write_model_meta
 from engine.tasks.image.backbones import ImageBackbone, ImageClassifier, load_image_backbone, rebuild_backbone
 from engine.tasks.image.preprocess import ImageSpec, preprocess
+from engine.tasks.image.runtime import Runner
 
 
 def batched_images(fn, images: Sequence[Any], spec: ImageSpec, **kw: Any) -> np.ndarray:
@@ -28,15 +29,21 @@ def batched_images(fn, images: Sequence[Any], spec: ImageSpec, **kw: Any) -> np.
     return batched(lambda b: fn(b["pixel_values"]), len(images), make_batch, **kw)
 
 
-def predict_image_proba(classifier: ImageClassifier, images: Sequence[Any], spec: ImageSpec, **kw: Any) -> np.ndarray:
-    """Class probabilities for image paths or PIL images."""
+def predict_image_proba(
+    classifier: ImageClassifier, images: Sequence[Any], spec: ImageSpec, runner: Runner | None = None, **kw: Any
+) -> np.ndarray:
+    """Class probabilities for image paths or PIL images; ``runner`` computes them in place of torch
+    (onnxruntime, :mod:`engine.tasks.image.runtime`)."""
     classifier.eval()
-    return batched_images(lambda x: torch.softmax(classifier(x).logits.float(), -1), images, spec, **kw)
+    return batched_images(runner or (lambda x: torch.softmax(classifier(x).logits.float(), -1)), images, spec, **kw)
 
 
-def extract_image_features(classifier: ImageClassifier, paths: Sequence[str], spec: ImageSpec, **kw: Any) -> np.ndarray:
+def extract_image_features(
+    classifier: ImageClassifier, paths: Sequence[str], spec: ImageSpec, runner: Runner | None = None, **kw: Any
+) -> np.ndarray:
+    """The backbone's feature vectors; ``runner`` computes them in place of torch."""
     classifier.eval()
-    return batched_images(classifier.encode, paths, spec, **kw)
+    return batched_images(runner or classifier.encode, paths, spec, **kw)
 
 
 # --- saving and reloading ----------------------------------------------------------------------

@@ -15,7 +15,8 @@ from engine.core.catalog import find
 from engine.core.policy import IMAGE_INFERENCE_BATCH
 from engine.core.resolve import ResolvedModel
 from engine.core.workspace import fingerprint
-from engine.tasks.base import Datasets, LoadedModel, Task, hf_model_type
+from engine.tasks.base import Datasets, LoadedModel, Task, hf_model_type, resolve_base
+from engine.tasks.image import runtime
 from engine.tasks.image.backbones import ImageClassifier, load_image_backbone
 from engine.tasks.image.model import (
     extract_image_features,
@@ -88,7 +89,14 @@ class ImageTask(Task):
         return f"image-{h.hexdigest()}"
 
     def extract_features(self, part, on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
-        return extract_image_features(self.classifier, part.paths, self.spec, **self._inference(), on_batch=on_batch)
+        """The frozen backbone's features, through onnxruntime on the CPU (its graph cached per base model)."""
+        runner = None
+        if runtime.enabled(self.device.kind):
+            key = runtime.graph_key("features", fingerprint(self.resolved.path), self.spec.size)
+            runner = runtime.onnx_runner(self.classifier.backbone, self.spec.size, key)
+        return extract_image_features(
+            self.classifier, part.paths, self.spec, runner=runner, **self._inference(), on_batch=on_batch
+        )
 
     def datasets(self) -> Datasets:
         train, val = self.splits.train, self.splits.validation
@@ -132,18 +140,46 @@ class ImageModel(LoadedModel):
     """A saved image classifier, loaded for prediction."""
 
     def __init__(self, model_dir: Path, device: str | torch.device = "cpu", precision: str = "fp32") -> None:
+        self.model_dir = Path(model_dir)
         self.classifier, self.meta = load_image_classifier(model_dir, device)
         self.label_names = list(self.meta["label_names"])
         self.spec = ImageSpec.from_dict(self.meta["image_spec"])
         self.device, self.precision = device, precision
+        self._runner: runtime.Runner | None = None
+        self._build_failed = False
 
     def predict_proba(self, inputs: Sequence[Any], batch_size: int | None = None) -> np.ndarray:
         """Image paths or PIL images."""
+        inputs = list(inputs)
         return predict_image_proba(
             self.classifier,
-            list(inputs),
+            inputs,
             self.spec,
+            runner=self.onnx_runner(len(inputs)),
             batch_size=batch_size or IMAGE_INFERENCE_BATCH,
             device=self.device,
             precision=self.precision,
         )
+
+    def onnx_runner(self, pictures: int) -> runtime.Runner | None:
+        """onnxruntime for this model on the CPU: a frozen model's backbone graph (the one its training made) with
+        the head in torch; a retrained model's whole graph, made once it is asked for enough pictures to pay
+        for the export (:data:`runtime.BUILD_FOR_PICTURES`) and kept in the cache for later calls."""
+        if self._runner is not None or not runtime.enabled(self.device):
+            return self._runner
+        build = pictures >= runtime.BUILD_FOR_PICTURES and not self._build_failed
+        size, classifier = self.spec.size, self.classifier
+        if self.meta["backbone_weights"] == "base":
+            key = runtime.graph_key("features", fingerprint(resolve_base(self.meta).path), size)
+            features = runtime.onnx_runner(classifier.backbone, size, key, build=build)
+            if features is not None:
+                self._runner = lambda x: torch.softmax(classifier.classify(features(x)).logits.float(), -1)
+        else:
+            adapter = self.model_dir / "adapter"
+            weights = [fingerprint(self.model_dir)] + ([fingerprint(adapter)] if adapter.is_dir() else [])
+            key = runtime.graph_key("probabilities", *weights, size)
+            from engine.export.onnx_tasks import ImageProbabilities
+
+            self._runner = runtime.onnx_runner(ImageProbabilities(classifier), size, key, build=build)
+        self._build_failed = build and self._runner is None
+        return self._runner
