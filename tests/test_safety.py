@@ -392,6 +392,24 @@ def test_clean_up_lists_what_each_part_takes_and_removes_only_what_is_chosen(wor
     assert housekeeping.clean({"checkpoints"}) == 5000 and not (stopped / "checkpoints").exists()
 
 
+def test_clean_up_keeps_the_uploads_that_runs_and_adaptations_read(workspace):
+    """Uploads live in a folder per file (``uploads/<hash>/<name>``): one a run or an adaptation reads is
+    in use, whatever its folder is called."""
+    from engine.core import housekeeping
+    from engine.core.rundir import write_json_atomic
+    from engine.core.workspace import adaptations_dir, runs_dir
+    from engine.data.uploads import save_upload
+
+    for_run = save_upload(b"text,label\nhello,a\n", "labeled.csv")
+    for_adaptation = save_upload(b"one\ntwo\n", "notes.txt")
+    unused = save_upload(b"x" * 3000, "old.csv")
+    write_json_atomic(runs_dir() / "r1" / "config.json", {"data": str(for_run)})
+    write_json_atomic(adaptations_dir() / "a1" / "config.json", {"kind": "adapt", "data": str(for_adaptation)})
+    assert {p.key: p.items for p in housekeeping.usage()}["uploads"] == 1
+    housekeeping.clean({"uploads"})
+    assert for_run.is_file() and for_adaptation.is_file() and not unused.exists()
+
+
 def test_a_login_can_be_required_behind_a_reverse_proxy(monkeypatch):
     from ui import gate
 

@@ -104,21 +104,29 @@ class Part:
     note: str  # what removing it costs, in words
 
 
-def _referenced_uploads(runs: list[RunDir]) -> set[Path]:
+def _referenced_uploads(folders: list[Path]) -> set[Path]:
+    """The files the configs of these runs and adaptations read."""
     used = set()
-    for run in runs:
-        config = run.config() or {}
+    for folder in folders:
+        config = RunDir(folder).config() or {}
         for key in ("data", "validation_data", "test_data", "image_labels"):
             if config.get(key):
                 used.add(Path(str(config[key])).resolve())
     return used
 
 
+def _in_use(upload: Path, used: set[Path]) -> bool:
+    """An upload (a file, or the folder ``save_upload`` keeps one file in) that a config reads."""
+    upload = upload.resolve()
+    return any(path == upload or upload in path.parents for path in used)
+
+
 def _parts() -> dict[str, list[Path]]:
     runs = [RunDir(p) for p in workspace.runs_dir().iterdir() if p.is_dir()]
     stopped = [r for r in runs if r.status().get("state") in ("failed", "cancelled") and r.checkpoints_dir.is_dir()]
-    used = _referenced_uploads(runs)
-    uploads = [p for p in workspace.uploads_dir().iterdir() if p.resolve() not in used and not p.name.startswith(".")]
+    adaptations = [p for p in workspace.adaptations_dir().iterdir() if p.is_dir()]
+    used = _referenced_uploads([r.path for r in runs] + adaptations)
+    uploads = [p for p in workspace.uploads_dir().iterdir() if not p.name.startswith(".") and not _in_use(p, used)]
     caches = [p for kind in CACHE_LIMITS for p in workspace.cache_dir(kind).iterdir()]
     return {"checkpoints": [r.checkpoints_dir for r in stopped], "uploads": uploads, "caches": caches}
 
