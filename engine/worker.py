@@ -1,12 +1,15 @@
-"""The training worker: one detached process per run, started by ``engine.core.jobs``.
+"""The worker: one detached process per job, started by ``engine.core.jobs``.
 
     python -m engine.worker RUN_DIR [--resume]
+
+A job is a training run or an adaptation (``engine.adapt``): what RUN_DIR/config.json holds says which
+(``engine.core.adapt_jobs.job_settings``). Both kinds share the device slots and one queue.
 
 It waits for a device slot (an flock on ``workspace/locks/slot-{i}.lock``, one slot per run
 allowed at once, first come first served), keeping status.json "queued" with a message that
 says which run it waits for, and stops there if the run is cancelled. With a slot held for the
-whole training it calls ``engine.training.trainer.train``. It never exits leaving its run "queued" or
-"running": whatever happens, the status ends completed, cancelled or failed.
+whole job it calls ``engine.training.trainer.train`` (or ``engine.adapt.run.adapt``). It never exits
+leaving its run "queued" or "running": whatever happens, the status ends completed, cancelled or failed.
 
 Exit codes as for ``python -m engine.train``: 0 done, 2 a problem with the input or the model
 (or the run is already being trained), 3 cancelled, 130 interrupted, 1 an unexpected error.
@@ -22,13 +25,15 @@ import sys
 import time
 from pathlib import Path
 
-from engine.core.config import TrainConfig
+from engine.core.adapt_jobs import job_settings
+from engine.core.adaptation import AdaptConfig
 from engine.core.errors import TransferLabError
 from engine.core.hardware import max_concurrent_runs, threads_for
 from engine.core.jobs import hold_run, refresh_status
 from engine.core.locks import slot_holders, try_device_slot
 from engine.core.logs import add_verbose_flag, setup_logging, stop_on_sigterm
 from engine.core.rundir import ACTIVE, RunDir, list_runs
+from engine.core.workspace import adaptations_dir, runs_dir
 
 POLL_SECONDS = 0.5
 log = logging.getLogger("engine.worker")
@@ -49,9 +54,11 @@ def _quoted(names: list[str]) -> str:
 
 
 def _queue(run: RunDir, queued_at: float) -> tuple[list[str], list[str]]:
-    """(runs training now, live runs queued before this one) among the runs next to this one."""
+    """(runs training now, live runs queued before this one) among the jobs next to this one and the
+    workspace's training runs and adaptations (they wait for the same device slots)."""
     running, ahead = [], []
-    for summary in list_runs(run.path.parent):
+    roots = dict.fromkeys(p.resolve() for p in (run.path.parent, runs_dir(), adaptations_dir()))
+    for summary in (s for root in roots for s in list_runs(root)):
         other = RunDir(summary["path"])
         if other.path.resolve() == run.path.resolve():
             continue
@@ -119,7 +126,7 @@ def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = 
     slot = None
     try:
         try:
-            config = TrainConfig.load(run.config_path)
+            config = job_settings(run.config_path)
         except TransferLabError as exc:
             run.set_status("failed", f"The run's settings cannot be read: {exc}")
             return 2
@@ -131,9 +138,12 @@ def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = 
         if threads != config.threads:
             config = dataclasses.replace(config, threads=threads)  # not saved: config.json keeps the user's choice
 
-        from engine.training.trainer import train
+        if isinstance(config, AdaptConfig):
+            from engine.adapt.run import adapt as work
+        else:
+            from engine.training.trainer import train as work
 
-        metrics = train(config, run, resume=resume)
+        metrics = work(config, run, resume=resume)
         return 0 if metrics is not None else 3
     except TransferLabError as exc:  # train() already recorded it as failed
         log.error("Error: %s", exc)

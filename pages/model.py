@@ -7,6 +7,7 @@ import json
 import streamlit as st
 
 from engine.core import catalog
+from engine.core.adapt_jobs import adaptation_of
 from engine.core.config import TrainConfig
 from engine.core.errors import ConfigError, TransferLabError
 from engine.core.hardware import has_gpu
@@ -19,6 +20,7 @@ from engine.estimate import Estimate, estimate, recommend_strategy
 from engine.estimate.text import mean_tokens_from_chars
 from ui import format as fmt
 from ui import gate
+from ui.adapt import adaptation_section, adapted_model_cards
 from ui.memo import memo
 from ui.router import ensure_router
 from ui.state import DATA_DEFAULTS, MODEL_DEFAULTS, build_config, match_model_to_task, training_examples
@@ -170,6 +172,8 @@ def choose_model(task: str) -> None:
     if note and note[0] == st.session_state.model:
         st.info(note[1], icon=":material/swap_horiz:")
     model_cards(task)
+    if get_task(task).adapts:
+        adapted_model_cards()
     for other in (t for t in TASKS.values() if t.name != task):
         with st.expander(f"Models for {other.examples}"):
             st.caption(f"These read {other.examples}: choose {other.examples} on the Data page to train one of them.")
@@ -197,7 +201,8 @@ def choose_model(task: str) -> None:
     if problem:
         st.error(md(problem), icon=":material/error:")
     else:
-        st.caption(f"Using {md(name)}.")
+        adaptation = adaptation_of(name)
+        st.caption(f"Using {md(adaptation['title'] if adaptation else name)}.")
 
 
 def choose_strategy(summary: dict | None, task: str) -> str:
@@ -410,6 +415,7 @@ st.title("Model & strategy")
 summary = st.session_state.data_summary
 task = st.session_state.data_task
 choose_model(task)
+adaptation_section(get_task(task).adapts)
 strategy = choose_strategy(summary, task)
 choose_settings(strategy, task)
 show_estimate(summary, task)

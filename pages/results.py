@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from engine.core.adapt_jobs import model_title
 from engine.core.metrics import top_confusions
 from engine.core.predictions import read_predictions as read_run_predictions
 from engine.core.reporting import split_front_matter
@@ -20,7 +21,7 @@ from ui.explain import explain_mistakes
 from ui.export import model_downloads
 from ui.gallery import show_pictures
 from ui.memo import memo
-from ui.prove_it import prove_it
+from ui.prove_it import prove_it, with_without
 from ui.report import report_downloads
 from ui.router import ensure_router
 from ui.studies import studies
@@ -87,7 +88,7 @@ def show_run(run: RunDir) -> None:
     sizes = " / ".join(f"{metrics[k]:,} {k.split('_')[0]}" for k in ("train_examples", "test_examples") if k in metrics)
     size = f" · {metrics['image_size']}×{metrics['image_size']} pixels" if metrics.get("image_size") else ""
     st.caption(
-        f"{md(config.get('model'))} · {md(config.get('strategy'))} · data {md(Path(str(config.get('data', ''))).name)} · "
+        f"{md(model_title(config.get('model', '')))} · {md(config.get('strategy'))} · data {md(Path(str(config.get('data', ''))).name)} · "
         f"{sizes} {unit}{size} · {md(metrics.get('device', ''))}"
     )
     tracked = tracking_caption(tracking_record(run.path))
@@ -137,6 +138,7 @@ def show_run(run: RunDir) -> None:
 
     st.subheader("Training curves")
     training_curves(run.events(), metrics.get("strategy"), metrics.get("head"), finished=True, key="results")
+    with_without(run, metrics)
     prove_it(run, metrics)
     studies(run, metrics)
 

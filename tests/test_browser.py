@@ -431,3 +431,63 @@ def test_twenty_classes_keep_every_label_on_the_results_charts_in_a_browser(serv
         assert legend is not None and bars is not None and legend["y"] + legend["height"] <= bars["y"] + 1
         expect(page.get_by_text("Most frequent mistakes")).to_be_visible()
         shot("20-twenty-classes-results")
+
+
+def test_adapt_then_train_then_compare_with_and_without_in_a_browser(server, tiny_bert, topic_csv, tmp_path):
+    """Domain adaptation the way a person does it: labeled data, then on Model & strategy unlabeled texts
+    uploaded and an adaptation started and followed; the classifier trains from the adapted model, and
+    Results trains it without the adaptation, one click, and shows both. No request leaves the app."""
+    from playwright.sync_api import expect
+    from test_adapt import domain_texts
+
+    url, home = server
+    notes = tmp_path / "notes.txt"
+    notes.write_text("\n".join(domain_texts(150)) + "\n", encoding="utf-8")
+    with chromium(tmp_path) as b:
+        page, shot, go = b.page, b.shot, b.go
+        outside: list[str] = []
+        page.on("request", lambda request: None if request.url.startswith(url) else outside.append(request.url))
+        page.goto(url)
+        page.locator('input[type="file"]').set_input_files(str(topic_csv))
+        expect(page.get_by_text("Ready: 90 examples in 3 classes.")).to_be_visible()
+
+        go("Model & strategy")
+        field = page.get_by_label(re.compile("^Model: a name from the cards"))
+        field.fill(str(tiny_bert))
+        field.press("Enter")
+        expect(page.get_by_text(f"Using {tiny_bert}.")).to_be_visible()
+        page.get_by_text("Teach it your domain's language first (optional)").click()
+        expect(page.get_by_text(re.compile("many unlabeled texts and few labels"))).to_be_visible()
+        page.locator('input[type="file"]').set_input_files(str(notes))
+        expect(page.get_by_text("150 different texts in the notes.txt.")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"^Estimated time: about"))).to_be_visible()
+        expect(page.get_by_text(re.compile("^Method for .*: Masked-word practice"))).to_be_visible()
+        shot("30-adapt-ready")
+        page.get_by_role("button", name="Start adapting").click()
+        use = page.get_by_role("button", name="Train the classifier from it")
+        expect(use).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+        expect(page.get_by_test_id("stMetric").filter(has_text="Perplexity")).to_be_visible()
+        shot("31-adapt-done")
+        use.click()
+        title = f"{tiny_bert.name} adapted to notes.txt"
+        expect(page.get_by_text(f"Using {title}.")).to_be_visible()
+        page.get_by_test_id("stRadio").get_by_text(re.compile(r"^Frozen")).click()
+
+        go("Train")
+        page.get_by_role("button", name="Start training").click()
+        expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+        go("Results")
+        page.get_by_role("button", name="Compare: train it without the adaptation").click()
+        expect(page.get_by_text("base model (no adaptation)")).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+        expect(page.get_by_text("adapted model", exact=True)).to_be_visible()
+        shot("32-with-without")
+    (adaptation,) = (home / "adaptations").iterdir()
+    runs = sorted((home / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
+    assert [json_of(r)["model"] for r in runs] == [str(adaptation), str(tiny_bert)]
+    assert outside == [], outside  # nothing fetched from anywhere but the app
+
+
+def json_of(run: Path) -> dict:
+    import json
+
+    return json.loads((run / "config.json").read_text())

@@ -10,7 +10,8 @@
   secrets file), compared in constant time. With neither, it shows how to set one and nothing else.
 - **Model folders when shared**: the model field accepts catalog names, Hugging Face ids and folders
   under ``TRANSFERLAB_MODEL_ROOTS`` (``os.pathsep``-separated; default the workspace's ``models``
-  folder). Any other path is refused before it is looked at, so the field cannot tell a visitor which
+  folder and its ``adaptations``, where the dashboard's adapted models are). Any other path is refused
+  before it is looked at, so the field cannot tell a visitor which
   folders exist on the server.
 """
 
@@ -70,7 +71,7 @@ def password_matches(given: str, expected: str) -> bool:
 
 def model_roots() -> list[Path]:
     value = os.environ.get(ROOTS_ENV)
-    roots = value.split(os.pathsep) if value else [str(workspace.home() / "models")]
+    roots = value.split(os.pathsep) if value else [str(workspace.home() / "models"), str(workspace.adaptations_dir())]
     return [Path(r).expanduser().resolve() for r in roots if r]
 
 

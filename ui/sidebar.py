@@ -1,4 +1,4 @@
-"""The sidebar every page shares: the device, and the run in progress with its progress."""
+"""The sidebar every page shares: the device, and the run (or adaptation) in progress with its progress."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import streamlit as st
 
 from engine.core import jobs
 from engine.core.hardware import describe_hardware
+from engine.core.rundir import RunDir
 from engine.core.words import markdown_text as md
+from engine.core.workspace import adaptations_dir
 from ui import live
 
 # Poll quickly while a run is going, slowly otherwise (to notice a run started elsewhere).
@@ -19,9 +21,14 @@ def device_line() -> str:
     return describe_hardware()
 
 
+def _active_jobs() -> tuple[list[RunDir], list[RunDir]]:
+    """(training runs, adaptations) queued or running."""
+    return jobs.active_runs(), jobs.active_runs(adaptations_dir())
+
+
 def _active_runs_view(was_active: bool) -> None:
-    active = jobs.active_runs()
-    if not active:
+    active, adapting = _active_jobs()
+    if not active and not adapting:
         st.caption("No run in progress.")
         if was_active:
             # A run just ended: redraw the page (the Train page shows the result, polling slows down).
@@ -29,6 +36,12 @@ def _active_runs_view(was_active: bool) -> None:
         return
     if not was_active:
         st.rerun()  # a run started elsewhere: poll at the faster rate
+    for run in adapting:
+        fraction, words = live.progress(run.status())
+        st.markdown(f"**Adapting**: {md(run.name)}")
+        st.progress(fraction, text=md(words))
+    if adapting:
+        st.page_link("pages/model.py", label="Watch it on Model & strategy", icon=":material/school:")
     for run in active:
         status = run.status()
         fraction, words = live.progress(status)
@@ -37,7 +50,8 @@ def _active_runs_view(was_active: bool) -> None:
         message = str(status.get("message", ""))
         if status.get("state") == "queued" and message != words:
             st.caption(md(message))  # e.g. which run it waits for
-    st.page_link("pages/train.py", label="Watch it on the Train page", icon=":material/monitoring:")
+    if active:
+        st.page_link("pages/train.py", label="Watch it on the Train page", icon=":material/monitoring:")
 
 
 def show() -> None:
@@ -45,5 +59,5 @@ def show() -> None:
         st.caption("Device")
         st.text(device_line())
         st.caption("Training")
-        active = bool(jobs.active_runs())
+        active = any(_active_jobs())
         st.fragment(run_every=ACTIVE_EVERY_S if active else IDLE_EVERY_S)(_active_runs_view)(active)

@@ -12,22 +12,18 @@ Exit codes: 0 done, 2 a problem with the input or the model, 3 cancelled through
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
-from pathlib import Path
 
 from engine.adapt.run import adapt, resume_hint
+from engine.core.adapt_jobs import prepare_adaptation
 from engine.core.adaptation import AdaptConfig
-from engine.core.catalog import find
 from engine.core.config import add_config_arguments, config_from_args
-from engine.core.errors import ConfigError, StorageError, TransferLabError, storage_problem
+from engine.core.errors import ConfigError, TransferLabError, storage_problem
 from engine.core.jobs import hold_run
-from engine.core.locks import RUN_LOCK
 from engine.core.logs import add_verbose_flag, setup_logging, stop_on_sigterm
 from engine.core.rundir import RunDir
-from engine.core.words import listed
 from engine.worker import wait_for_slot
 
 log = logging.getLogger("engine.adapt")
@@ -44,36 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_verbose_flag(parser)
     add_config_arguments(parser, AdaptConfig)
     return parser
-
-
-def prepare_adaptation(config: AdaptConfig, out: str | Path) -> RunDir:
-    """Create the directory and write config.json (paths made absolute) and a queued status."""
-    run = RunDir(out)
-    if run.config_path.exists():
-        raise ConfigError(
-            f"{run.path} already holds a run. Use --resume {run.path} to continue it, or choose another --out."
-        )
-    if run.path.exists() and not run.path.is_dir():
-        raise ConfigError(f"{run.path} is a file, not a folder: choose another --out.")
-    theirs = sorted(p.name for p in run.path.iterdir() if p.name != RUN_LOCK) if run.path.is_dir() else []
-    if theirs:
-        raise ConfigError(
-            f"{run.path} is not empty (it holds {listed(theirs)}). An adaptation is written into a new or empty "
-            "folder, so that TransferLab never deletes or overwrites files it did not make: choose another --out."
-        )
-    changes = {"data": str(Path(config.data).expanduser().resolve())}
-    model = Path(config.model).expanduser()
-    if find(config.model) is None and model.exists():
-        changes["model"] = str(model.resolve())
-    config = dataclasses.replace(config, **changes)
-    try:
-        run.path.mkdir(parents=True, exist_ok=True)
-        config.save(run.config_path)
-        run.set_status("queued", "Waiting to start")
-    except OSError as exc:
-        problem = storage_problem(exc, run.path, then="start again")
-        raise StorageError(problem or f"Could not create the folder {run.path}: {exc}.") from exc
-    return run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,6 +33,9 @@ from engine.core.rundir import read_object
 from engine.core.workspace import adaptations_dir
 
 ADAPT_CONFIG_VERSION = 1
+# config.json of an adaptation says so (``"kind": "adapt"``); a training run's has no "kind". The worker and the
+# job functions tell the two apart by this alone (engine.core.adapt_jobs.job_settings).
+ADAPT_KIND = "adapt"
 ADAPTATION_FILE = "adaptation.json"  # in ADAPT_DIR/model/: marks a folder as an adapted model
 
 # --- the texts ---------------------------------------------------------------------------------------
@@ -248,8 +251,16 @@ class AdaptConfig(SettingsFile):
         metadata={"metavar": "N", "help": "CPU threads for torch (default: the cores this process may use)."},
     )
     version: int = field(default=ADAPT_CONFIG_VERSION, metadata={"help": "config.json format version.", "cli": False})
+    kind: str = field(
+        default=ADAPT_KIND,
+        metadata={"help": "What the settings are for: an adaptation, not a training run.", "cli": False},
+    )
 
     def __post_init__(self) -> None:
+        if self.kind != ADAPT_KIND:
+            raise ConfigError(
+                f"These settings are not an adaptation's (their kind is '{self.kind}', not '{ADAPT_KIND}')."
+            )
         if not str(self.data).strip():
             raise ConfigError("No texts given: pass --data FILE (a .txt with one text per line, or a table's column).")
         if not str(self.model).strip():

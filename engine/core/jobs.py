@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +64,11 @@ def _slug(text: str, max_len: int = 40) -> str:
 def _model_slug(model: str) -> str:
     # A hub id or a folder path: its last part ("HuggingFaceTB/SmolLM2-360M" -> "smollm2-360m").
     last = re.split(r"[\\/]+", str(model).strip().rstrip("/\\"))[-1]
+    last = re.sub(r"^\d{8}-\d{6}-", "", last)  # a job folder (an adapted model): not its time twice
     return _slug(last) or "model"
 
 
-def new_run_name(config: TrainConfig, root: Path | None = None) -> str:
+def new_run_name(config: Any, root: Path | None = None) -> str:
     """A readable, filesystem-safe run name not yet taken under ``root`` (default: the workspace's runs).
 
     >>> new_run_name(TrainConfig(data="a.csv", model="minilm", strategy="lora"))  # doctest: +SKIP
@@ -96,8 +98,9 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _reserve(root: Path, config: TrainConfig, folder: str | None) -> Path:
-    """Create the run folder; two starts in the same second get different names."""
+def reserve_folder(root: Path, config: Any, folder: str | None = None) -> Path:
+    """Create a new job's folder under ``root`` (named ``folder``, or by the time, ``config.model`` and
+    ``config.strategy``); two starts in the same second get different names."""
     root.mkdir(parents=True, exist_ok=True)
     if folder is not None:
         path = root / _check_name(folder)
@@ -350,10 +353,16 @@ def start_run(
     twin = next((run for run in active_runs(root) if run.config() == settings), None)
     if twin is not None and not allow_twin:  # a second click on Start, or the same settings started twice
         raise TwinRunError(twin)
-    path = _reserve(root, config, folder)
+    path = reserve_folder(root, config, folder)
+    return launch(path, lambda run: prepare_run(config, run.path, name, note, track))
+
+
+def launch(path: Path, prepare: Callable[[RunDir], RunDir]) -> RunDir:
+    """Write the new, empty job folder ``path`` with ``prepare`` (config.json and a "queued" status) and start
+    its worker (``engine.worker`` runs what config.json holds: a training run or an adaptation)."""
     fd = _acquire_run_lock(RunDir(path))  # held from before "queued" is written until the worker exits
     try:
-        run = prepare_run(config, path, name, note, track)
+        run = prepare(RunDir(path))
         _spawn(run, fd, resume=False)
     finally:
         os.close(fd)  # the worker keeps its inherited copy of the locked file

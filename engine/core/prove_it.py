@@ -96,8 +96,13 @@ def _interval(metrics: Mapping[str, Any], name: str) -> str:
     return "n/a" if low is None else f"{low:.3f}–{high:.3f}"
 
 
-def side_by_side(pretrained: Mapping[str, Any], scratch: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The two runs as table rows (strings): accuracy and macro-F1 with intervals, time, trainable parameters."""
+def side_by_side(
+    pretrained: Mapping[str, Any],
+    scratch: Mapping[str, Any],
+    titles: tuple[str, str] = ("pre-trained", "random weights (scratch)"),
+) -> list[dict[str, str]]:
+    """The two runs as table rows (strings): accuracy and macro-F1 with intervals, time, trainable parameters;
+    ``titles`` name where each started (the "start" column)."""
 
     def row(title: str, m: Mapping[str, Any]) -> dict[str, str]:
         return {
@@ -111,7 +116,7 @@ def side_by_side(pretrained: Mapping[str, Any], scratch: Mapping[str, Any]) -> l
             "trainable parameters": format_params(m.get("trainable_params")),
         }
 
-    return [row("pre-trained", pretrained), row("random weights (scratch)", scratch)]
+    return [row(titles[0], pretrained), row(titles[1], scratch)]
 
 
 def transfer_gain(pretrained: Mapping[str, Any], scratch: Mapping[str, Any]) -> str | None:

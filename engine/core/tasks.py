@@ -56,6 +56,8 @@ class TaskInfo:
     # (config, dataset) -> sentences on what the settings do to the inputs, shown before training
     # (texts: how many the max length cuts); "" when the task has none
     input_notes: str = ""
+    # Its models can first be taught the domain's language from unlabeled data (engine.adapt: text models)
+    adapts: bool = False
 
     def load(self, name: str) -> Any:
         return load_attribute(getattr(self, name))
@@ -131,5 +133,6 @@ register(
         input_help="a table of texts (CSV, TSV, JSON/JSONL, Parquet or Excel)",
         baseline="engine.training.baselines:text_baseline",
         input_notes="engine.estimate.cut:input_notes",
+        adapts=True,
     )
 )

@@ -2,7 +2,8 @@
 
 The run directory holds the facts (``engine.core.rundir``); this module only reads them, with the
 studies started from Results beside them (``RUN/curve/curve.json``, ``RUN/sweep/sweep.json``,
-the scratch twin named in ``RUN/prove_it.json``), the class counts of the data file when it is still there, and what this
+the scratch twin named in ``RUN/prove_it.json``, the base-model twin of a run on an adapted model named in
+``RUN/without_adaptation.json``), the class counts of the data file when it is still there, and what this
 computer is (versions, hardware, the TransferLab commit).
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from engine.core.adapt_compare import adaptation_of_run, without_metrics
 from engine.core.catalog import find
 from engine.core.config import TrainConfig
 from engine.core.errors import DataError, TransferLabError
@@ -48,6 +50,8 @@ class RunFacts:
     curve: dict[str, Any] | None = None
     sweep: dict[str, Any] | None = None
     scratch: dict[str, Any] | None = None  # the Prove-it twin's metrics.json
+    adaptation: dict[str, Any] | None = None  # the adapted model's adaptation.json (a run on an adapted model)
+    without_adaptation: dict[str, Any] | None = None  # the same classifier from the base model: its metrics.json
 
     @property
     def task(self):
@@ -91,6 +95,8 @@ def read_run(path: str | Path) -> RunFacts:
         curve=read_object(run.path / "curve" / "curve.json"),
         sweep=read_object(run.path / "sweep" / "sweep.json"),
         scratch=scratch_metrics(run),
+        adaptation=adaptation_of_run(config),
+        without_adaptation=without_metrics(run),
     )
     return facts
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from engine.core.adapt_compare import adaptation_gain
+from engine.core.adapt_compare import rows as adaptation_rows
 from engine.core.baselines import baseline_rows, baseline_summary, baseline_warning, classical_note
 from engine.core.compare import data_description
 from engine.core.metrics import CONFIDENCE, top_confusions
@@ -123,6 +125,13 @@ def model_section(f: RunFacts, chart: Charts, prefix: str) -> str:
             f"<p><b>Pre-trained model:</b> {esc(info.title)} ({esc(info.family)}, {info.params_millions:g} million "
             f"parameters, licence {esc(info.licence)}). {esc(info.description)}</p>"
         )
+    elif f.adaptation:  # a model adapted to the domain's texts first (engine.adapt)
+        a = f.adaptation
+        out.append(
+            f"<p><b>Pre-trained model:</b> {esc(a['title'])}: {esc(a.get('base_model'))} taught the language of "
+            f"{esc(a.get('data'))} first ({esc(a.get('method'))}, {a.get('steps', 0):,} steps; held-out perplexity "
+            f"{a.get('perplexity_before', 0):.2f} before, {a.get('perplexity_after', 0):.2f} after).</p>"
+        )
     else:
         out.append(f"<p><b>Pre-trained model:</b> {esc(m.get('model') or f.config.get('model'))}.</p>")
     source = pretrained_on(m.get("model") or f.config.get("model"))
@@ -187,12 +196,16 @@ def scores_section(f: RunFacts, chart: Charts, prefix: str) -> str:
     rows = [{"name": "this model", **{k: m.get(k) for k in ("accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci")}}]
     if f.scratch:
         rows.append({"name": "the same model from scratch", **f.scratch})
+    if f.without_adaptation:
+        rows.append({"name": "the same classifier without adaptation", **f.without_adaptation})
     rows += [{**r, "name": r.get("name") or k} for k, r in (m.get("baselines") or {}).items() if isinstance(r, Mapping)]
     rows = [r for r in rows if isinstance(r.get("accuracy"), int | float)]
     out.append("<h3>Better than what?</h3>")
     said = [baseline_summary(m), baseline_warning(m), classical_note(m, f.task.examples)]
     if f.scratch:
         said.insert(0, transfer_gain(m, f.scratch))
+    if f.without_adaptation:
+        said.insert(0, adaptation_gain(m, f.without_adaptation))
     said = [line for line in said if line]
     if not said:
         out.append(
@@ -204,6 +217,9 @@ def scores_section(f: RunFacts, chart: Charts, prefix: str) -> str:
     if f.scratch:
         twin = side_by_side(m, f.scratch)
         table_rows = [table_rows[0], twin[1], *table_rows[1:]] if table_rows else twin
+    if f.without_adaptation:
+        pair = adaptation_rows(m, f.without_adaptation)
+        table_rows = [table_rows[0], pair[1], *table_rows[1:]] if table_rows else pair
     if table_rows:
         out.append(
             table(
