@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
-import zipfile
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from engine.core.errors import DataError
 from engine.core.formats import MAX_FILE_BYTES, SUPPORTED_TABLES, TABLE_FORMATS
+from engine.data.cells import frame, records_frame
 
-_ENCODING_NAMES = {"cp1252": "Windows-1252", "latin-1": "Latin-1"}
+ENCODING_NAMES = {"cp1252": "Windows-1252", "latin-1": "Latin-1"}
 TEXT_LINES_SUFFIX = ".txt"  # a file of texts, one per line (unless its first line holds a tab)
 _FIRST_LINE_BYTES = 1 << 20
 
@@ -63,7 +59,9 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     if fmt == "Parquet":
         df = _read_parquet(path)
     elif fmt == "Excel":
-        df = _read_excel(path, warnings)
+        from engine.data.excel import read_excel  # it builds on this module's cells and frames
+
+        df = read_excel(path, warnings)
     else:
         text = _decode(path, fmt, warnings)
         if fmt == "JSON":
@@ -172,22 +170,38 @@ def _decode(path: Path, fmt: str, warnings: list[str]) -> str:
             continue
         if encoding != "utf-8-sig":
             warnings.append(
-                f"'{name}' was not UTF-8; read it as {_ENCODING_NAMES[encoding]}. Check accents look right "
+                f"'{name}' was not UTF-8; read it as {ENCODING_NAMES[encoding]}. Check accents look right "
                 "in the preview; save as UTF-8 to be sure."
             )
         return text
     raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
 
 
-def _read_delimited(text: str, name: str, suffix: str) -> pd.DataFrame:
-    header = text.lstrip("\ufeff").split("\n", 1)[0]
+def delimiter(header: str, suffix: str) -> tuple[str, str]:
+    """The separator of a delimited file from its header line and name, and what to call the file.
+
+    >>> delimiter("text;label", ".csv"), delimiter("text,label", ".tsv")[1]
+    ((';', 'CSV'), 'TSV')
+    """
+    header = header.lstrip("\ufeff")
     if suffix in (".tsv", TEXT_LINES_SUFFIX):  # a .txt read as a table has a tab in its first line
-        sep, kind = "\t", "TSV"
-    elif suffix == ".csv" and "," not in header and (";" in header or "\t" in header):
+        return "\t", "TSV"
+    if suffix == ".csv" and "," not in header and (";" in header or "\t" in header):
         # Spreadsheets in many European locales save CSV with semicolons.
-        sep, kind = (";" if ";" in header else "\t"), "CSV"
-    else:
-        sep, kind = ",", "CSV"
+        return (";" if ";" in header else "\t"), "CSV"
+    return ",", "CSV"
+
+
+def extra_values_error(name: str, kind: str, sep: str) -> DataError:
+    """pandas reads extra values in the first data row as an index instead of failing: say so."""
+    return DataError(
+        f"'{name}' could not be read as {kind}: row 2 has more values than the header (row 1) has "
+        f"column names. {_quote_hint(sep)}"
+    )
+
+
+def _read_delimited(text: str, name: str, suffix: str) -> pd.DataFrame:
+    sep, kind = delimiter(text.split("\n", 1)[0], suffix)
     try:
         df = pd.read_csv(
             io.StringIO(text),
@@ -198,15 +212,11 @@ def _read_delimited(text: str, name: str, suffix: str) -> pd.DataFrame:
             skip_blank_lines=False,  # keep blank lines so row numbers match the spreadsheet
         )
     except pd.errors.ParserError as err:
-        raise DataError(_csv_error_message(str(err), name, kind, sep)) from None
+        raise DataError(csv_error_message(str(err), name, kind, sep)) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"'{name}' is empty. Choose the file that holds your data.") from None
     if not isinstance(df.index, pd.RangeIndex):
-        # pandas treats extra values in the first data row as an index instead of failing.
-        raise DataError(
-            f"'{name}' could not be read as {kind}: row 2 has more values than the header (row 1) has "
-            f"column names. {_quote_hint(sep)}"
-        )
+        raise extra_values_error(name, kind, sep)
     df.index = pd.RangeIndex(2, len(df) + 2, name="row")
     return df
 
@@ -219,7 +229,7 @@ def _quote_hint(sep: str) -> str:
     )
 
 
-def _csv_error_message(detail: str, name: str, kind: str, sep: str) -> str:
+def csv_error_message(detail: str, name: str, kind: str, sep: str) -> str:
     # pandas counts "line" as records with the header as 1 (a spreadsheet's row), but the
     # start of an unclosed quote as a 0-based record.
     fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
@@ -243,52 +253,6 @@ def _csv_error_message(detail: str, name: str, kind: str, sep: str) -> str:
     )
 
 
-def _cell(value: Any) -> str | None:
-    """One cell as the string a user typed, or None when it is empty."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            return None
-        # Spreadsheets and JSON often store the label 1 as 1.0.
-        return str(int(value)) if float(value).is_integer() else str(float(value))
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    if isinstance(value, np.ndarray):
-        return json.dumps(value.tolist(), ensure_ascii=False, default=str)
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
-
-
-def _frame(columns: dict[str, list[Any]], index: Sequence[int], kind: str) -> pd.DataFrame:
-    data = {name: pd.Series([_cell(v) for v in values], dtype="str") for name, values in columns.items()}
-    df = pd.DataFrame(data)
-    df.index = pd.Index(list(index), name=kind)
-    return df
-
-
-def _records_frame(records: list[dict[str, Any]], index: Sequence[int], kind: str) -> pd.DataFrame:
-    names: dict[str, None] = {}
-    for record in records:
-        names.update(dict.fromkeys(str(k) for k in record))
-    columns = {n: [] for n in names}
-    for record in records:
-        record = {str(k): v for k, v in record.items()}
-        for n in names:
-            columns[n].append(record.get(n))
-    return _frame(columns, index, kind)
-
-
 def _read_json(text: str, name: str) -> pd.DataFrame:
     try:
         data = json.loads(text)
@@ -309,7 +273,7 @@ def _read_json(text: str, name: str) -> pd.DataFrame:
             data = lists[0]  # {"data": [{...}, ...]}
         elif data and len(lists) == len(data) and len({len(v) for v in lists}) == 1:
             n = len(lists[0])  # {"text": [...], "label": [...]}
-            return _frame({str(k): v for k, v in data.items()}, range(1, n + 1), "record")
+            return frame({str(k): v for k, v in data.items()}, range(1, n + 1), "record")
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise DataError(
             f"'{name}' is JSON but not a list of records. TransferLab expects "
@@ -317,29 +281,33 @@ def _read_json(text: str, name: str) -> pd.DataFrame:
         )
     if not data:
         raise DataError(f"'{name}' holds an empty list: no data rows. Add records to it.")
-    return _records_frame(data, range(1, len(data) + 1), "record")
+    return records_frame(data, range(1, len(data) + 1), "record")
+
+
+def jsonl_record(line: str, number: int, name: str) -> dict[str, Any]:
+    """One line of a JSON Lines file, which must hold one object."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(
+            f"'{name}' line {number} is not valid JSON ({err.msg}, column {err.colno}). "
+            'Each line must hold one object such as {"text": "...", "label": "..."}; fix that line.'
+        ) from None
+    if not isinstance(record, dict):
+        raise DataError(
+            f"'{name}' line {number} is not a JSON object. Each line must hold one object such as "
+            '{"text": "...", "label": "..."}.'
+        )
+    return record
 
 
 def _read_jsonl(text: str, name: str) -> pd.DataFrame:
     records, lines = [], []
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(
-                f"'{name}' line {number} is not valid JSON ({err.msg}, column {err.colno}). "
-                'Each line must hold one object such as {"text": "...", "label": "..."}; fix that line.'
-            ) from None
-        if not isinstance(record, dict):
-            raise DataError(
-                f"'{name}' line {number} is not a JSON object. Each line must hold one object such as "
-                '{"text": "...", "label": "..."}.'
-            )
-        records.append(record)
-        lines.append(number)
-    return _records_frame(records, lines, "line")
+        if line.strip():
+            records.append(jsonl_record(line, number, name))
+            lines.append(number)
+    return records_frame(records, lines, "line")
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -351,94 +319,4 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             f"Export it again, or save your data as {SUPPORTED_TABLES}."
         ) from None
     columns = {str(c): raw[c].astype(object).tolist() for c in raw.columns}
-    return _frame(columns, range(1, len(raw) + 1), "record")
-
-
-def _excel_column(number: int) -> str:
-    letters = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
-def _read_excel(path: Path, warnings: list[str]) -> pd.DataFrame:
-    name = path.name
-    if path.suffix.lower() == ".xls":
-        return _read_xls(path, warnings)
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (
-        zipfile.BadZipFile,
-        InvalidFileException,
-        KeyError,
-        ValueError,
-        OSError,
-    ):
-        with path.open("rb") as f:
-            ole = f.read(4) == b"\xd0\xcf\x11\xe0"
-        hint = (
-            " It is an old-style (.xls) or password-protected workbook."
-            if ole
-            else " It is not an Excel file, or it is damaged."
-        )
-        raise DataError(
-            f"'{name}' is unreadable as .xlsx.{hint} "
-            "Open it in Excel and save it as .xlsx (without a password), or as CSV."
-        ) from None
-    try:
-        sheet = book.worksheets[0]
-        rows = list(sheet.iter_rows(values_only=True))
-        if len(book.sheetnames) > 1:
-            others = ", ".join(f"'{s}'" for s in book.sheetnames[1:])
-            warnings.append(
-                f"'{name}' has {len(book.sheetnames)} sheets; read the first one, '{sheet.title}', and ignored "
-                f"{others}. Move your data to the first sheet if it is elsewhere."
-            )
-    finally:
-        book.close()
-    return _sheet_frame(rows, name)
-
-
-def _read_xls(path: Path, warnings: list[str]) -> pd.DataFrame:
-    try:
-        import xlrd
-    except ImportError:
-        raise DataError(
-            f"'{path.name}' is an old-style Excel file (.xls), which this installation cannot read. "
-            "Open it in Excel and save it as .xlsx (Excel Workbook) or CSV."
-        ) from None
-    try:
-        book = xlrd.open_workbook(str(path))
-    except (xlrd.XLRDError, ValueError, OSError):
-        raise DataError(
-            f"'{path.name}' is unreadable: it is not an Excel file, or it is damaged. "
-            "Open it in Excel and save it again as .xlsx, or save it as CSV."
-        ) from None
-    sheet = book.sheet_by_index(0)
-    if book.nsheets > 1:
-        warnings.append(f"'{path.name}' has {book.nsheets} sheets; read the first one, '{sheet.name}'.")
-    rows = [tuple(None if c.ctype == xlrd.XL_CELL_EMPTY else c.value for c in sheet.row(i)) for i in range(sheet.nrows)]
-    return _sheet_frame(rows, path.name)
-
-
-def _sheet_frame(rows: list[tuple[Any, ...]], name: str) -> pd.DataFrame:
-    # Spreadsheets keep trailing rows that only have formatting; they are not data.
-    while rows and all(_cell(v) is None or not str(v).strip() for v in rows[-1]):
-        rows.pop()
-    if not rows:
-        raise DataError(f"'{name}' has no data in its first sheet. Put a header row and your rows there.")
-    width = max(len(r) for r in rows)
-    header = list(rows[0]) + [None] * (width - len(rows[0]))
-    names, seen = [], Counter()
-    for number, value in enumerate(header, start=1):
-        label = _cell(value)
-        label = label.strip() if label and label.strip() else f"Unnamed: {_excel_column(number)}"
-        seen[label] += 1
-        names.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
-    body = rows[1:]
-    columns = {n: [r[i] if i < len(r) else None for r in body] for i, n in enumerate(names)}
-    return _frame(columns, range(2, len(body) + 2), "row")
+    return frame(columns, range(1, len(raw) + 1), "record")

@@ -11,7 +11,7 @@ row number a spreadsheet would show) and what to do. The user's file is only eve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import pandas as pd
 
 from engine.core.adaptation import MIN_TEXTS
 from engine.core.errors import DataError
-from engine.core.words import plural
+from engine.core.words import listed, plural
 from engine.data.columns import guess_columns, guess_text_column, looks_like_free_text
 from engine.data.dataset import LabeledDataset, imbalance_warning, sort_label_names
 from engine.data.tables import ROW_KINDS, is_text_lines, read_table, read_text_lines
@@ -43,11 +43,75 @@ class TextDataset(LabeledDataset):
     per_example = ("texts", "rows")
 
 
-def _where(rows: Sequence[int], kind: str) -> str:
-    """'rows 5, 9, 12' with at most ten numbers listed."""
+def where(rows: Sequence[int], kind: str, total: int | None = None) -> str:
+    """'rows 5, 9, 12' with at most ten numbers listed (``total``: how many there are, when ``rows`` holds
+    only the first ones).
+
+    >>> where([5, 9], "row"), where([3], "line", total=40)
+    ('rows 5, 9', 'lines 3 and 39 more')
+    """
+    total = len(rows) if total is None else total
     shown = ", ".join(str(r) for r in rows[:_MAX_LISTED_ROWS])
-    more = f" and {len(rows) - _MAX_LISTED_ROWS} more" if len(rows) > _MAX_LISTED_ROWS else ""
-    return f"{kind}{'s' if len(rows) > 1 else ''} {shown}{more}"
+    more = f" and {total - min(len(rows), _MAX_LISTED_ROWS):,} more" if total > min(len(rows), _MAX_LISTED_ROWS) else ""
+    return f"{kind}{'s' if total > 1 else ''} {shown}{more}"
+
+
+# What reading a labeled file drops or flags, in words: the training loader and the one-pass summary
+# (engine.data.summary) say the same.
+def empty_text_note(count: int, column: str, at: str) -> str:
+    return f"Dropped {plural(count, 'row')} with an empty text in column '{column}' ({at})."
+
+
+def missing_label_note(count: int, column: str, at: str) -> str:
+    return f"Dropped {plural(count, 'row')} with no label in column '{column}' ({at})."
+
+
+def duplicates_note(count: int, at: str) -> str:
+    return (
+        f"Removed {plural(count, 'duplicate row')} (same text and label as an earlier row; {at}); "
+        "the first of each was kept."
+    )
+
+
+def conflicts_note(count: int, example_rows: Sequence[int], kind: str) -> str:
+    example = " and ".join(str(r) for r in example_rows[:3])
+    return (
+        f"{plural(count, 'text')} appear with different labels (for example {kind}s {example}). "
+        "They are kept, but check them: the model cannot learn both answers for the same text."
+    )
+
+
+def case_variant_notes(labels: Iterable[str]) -> list[str]:
+    """Labels that differ only in capital letters, one note per group.
+
+    >>> case_variant_notes(["Spam", "spam", "ham"])
+    ["Labels 'Spam', 'spam' differ only in capital letters and are treated as different classes. Make them the same if they mean the same thing."]
+    """
+    by_case: dict[str, set[str]] = {}
+    for n in labels:
+        by_case.setdefault(n.casefold(), set()).add(n)
+    return [
+        f"Labels {listed(sorted(variants), limit=len(variants))} differ only in capital letters and are treated as "
+        "different classes. Make them the same if they mean the same thing."
+        for variants in by_case.values()
+        if len(variants) > 1
+    ]
+
+
+def free_text_label_error(label_column: str, distinct: int, source: str) -> DataError:
+    return DataError(
+        f"Column '{label_column}' of '{source}' has {distinct} different values; it looks like free text, "
+        "not a label. Pick the column that holds the category of each text (with --label-column, or the "
+        "picker in the dashboard)."
+    )
+
+
+def one_class_error(name: str, label_column: str, source: str) -> DataError:
+    return DataError(
+        f"'{source}' has only one class, '{name}', in column '{label_column}' (after dropping empty "
+        "rows). TransferLab learns to tell classes apart, so it needs at least two. Add examples of another "
+        "class, or check that this is the label column."
+    )
 
 
 def load_text_dataset(
@@ -75,16 +139,10 @@ def load_text_dataset(
 
     empty_text = [r for r, t in zip(rows, texts, strict=True) if t is None]
     if empty_text:
-        warnings.append(
-            f"Dropped {plural(len(empty_text), 'row')} with an empty text in column '{text_column}' "
-            f"({_where(empty_text, kind)})."
-        )
+        warnings.append(empty_text_note(len(empty_text), text_column, where(empty_text, kind)))
     missing_label = [r for r, t, y in zip(rows, texts, labels, strict=True) if t is not None and y is None]
     if missing_label:
-        warnings.append(
-            f"Dropped {plural(len(missing_label), 'row')} with no label in column '{label_column}' "
-            f"({_where(missing_label, kind)})."
-        )
+        warnings.append(missing_label_note(len(missing_label), label_column, where(missing_label, kind)))
     kept = [(r, t, y) for r, t, y in zip(rows, texts, labels, strict=True) if t is not None and y is not None]
     if not kept:
         raise DataError(
@@ -94,11 +152,7 @@ def load_text_dataset(
 
     distinct = {y for _, _, y in kept}
     if looks_like_free_text(len(distinct), len(kept)):
-        raise DataError(
-            f"Column '{label_column}' of '{source}' has {len(distinct)} different values; it looks like free text, "
-            "not a label. Pick the column that holds the category of each text (with --label-column, or the "
-            "picker in the dashboard)."
-        )
+        raise free_text_label_error(label_column, len(distinct), source)
 
     if label_names is not None:
         known = set(label_names)
@@ -115,11 +169,7 @@ def load_text_dataset(
     else:
         names = sort_label_names(list(distinct))
         if len(names) < 2:
-            raise DataError(
-                f"'{source}' has only one class, '{names[0]}', in column '{label_column}' (after dropping empty "
-                "rows). TransferLab learns to tell classes apart, so it needs at least two. Add examples of another "
-                "class, or check that this is the label column."
-            )
+            raise one_class_error(names[0], label_column, source)
 
     seen: dict[tuple[str, str], int] = {}
     duplicates: list[int] = []
@@ -131,10 +181,7 @@ def load_text_dataset(
             seen[(t, y)] = r
             unique.append((r, t, y))
     if duplicates:
-        warnings.append(
-            f"Removed {plural(len(duplicates), 'duplicate row')} (same text and label as an earlier row; "
-            f"{_where(duplicates, kind)}); the first of each was kept."
-        )
+        warnings.append(duplicates_note(len(duplicates), where(duplicates, kind)))
     first_rows: dict[str, list[int]] = {}
     first_labels: dict[str, set[str]] = {}
     for r, t, y in unique:
@@ -142,21 +189,8 @@ def load_text_dataset(
         first_labels.setdefault(t, set()).add(y)
     conflicts = [first_rows[t] for t in first_rows if len(first_labels[t]) > 1]
     if conflicts:
-        example = " and ".join(str(r) for r in conflicts[0][:3])
-        warnings.append(
-            f"{plural(len(conflicts), 'text')} appear with different labels (for example {kind}s {example}). "
-            "They are kept, but check them: the model cannot learn both answers for the same text."
-        )
-    by_case: dict[str, set[str]] = {}
-    for n in distinct:
-        by_case.setdefault(n.casefold(), set()).add(n)
-    for variants in by_case.values():
-        if len(variants) > 1:
-            listed = ", ".join(f"'{v}'" for v in sorted(variants))
-            warnings.append(
-                f"Labels {listed} differ only in capital letters and are treated as different classes. "
-                "Make them the same if they mean the same thing."
-            )
+        warnings.append(conflicts_note(len(conflicts), conflicts[0], kind))
+    warnings.extend(case_variant_notes(distinct))
 
     index = {n: i for i, n in enumerate(names)}
     data = TextDataset(
