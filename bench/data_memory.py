@@ -5,7 +5,7 @@ Writes CSVs of short review-like texts (about 200 characters, three classes) wit
 (``python -m engine.data FILE``) and, up to the upload limit, of the whole-file training loader
 (``engine.data.text.load_text_dataset``). Prints a markdown table and writes ``bench/results/data_memory.json``.
 
-    python -m bench.data_memory [--rows 100000,1000000,3000000] [--folder /tmp/transferlab-data-memory]
+    python -m bench.data_memory [--rows 100000,1000000,3000000] [--folder /tmp/transferlab-data-memory] [--out JSON]
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.data_memory", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default="100000,1000000,3000000")
     parser.add_argument("--folder", default="/tmp/transferlab-data-memory")
+    parser.add_argument("--out", default=str(RESULTS), help="Where to write the JSON results.")
     args = parser.parse_args(argv)
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         print(json.dumps(results[-1]), flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"measured": time.strftime("%Y-%m-%d"), "results": results}, indent=2) + "\n")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"measured": time.strftime("%Y-%m-%d"), "results": results}, indent=2) + "\n")
     print("\n| rows | file | summary: peak memory (time) | training loader: peak memory (time) |\n|---|---|---|---|")
     for r in results:
         loader = (

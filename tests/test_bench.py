@@ -137,3 +137,12 @@ def test_the_tiny_model_is_the_same_on_every_build(tmp_path):
     first, second = build_tiny_bert(tmp_path / "a"), build_tiny_bert(tmp_path / "b")
     for name in ("tokenizer.json", "model.safetensors"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_the_data_memory_benchmark_measures_the_summary_and_the_loader(tmp_path, capsys):
+    from bench.data_memory import main as data_memory
+
+    assert data_memory(["--rows", "3000", "--folder", str(tmp_path), "--out", str(tmp_path / "r.json")]) == 0
+    (row,) = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert row["rows"] == 3000 and row["summary_peak_mb"] > 0 and row["loader_peak_mb"] > 0
+    assert "| 3,000 |" in capsys.readouterr().out
