@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: install install-dev run test test-fast lint format clean chromium bench bench-install bench-fewshot
+.PHONY: install install-dev run test test-fast lint format clean chromium bench bench-install bench-fewshot bench-adapt
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench-install: $(VENV)/.installed-bench
 # The few-shot benchmark (about an hour on a 2-core CPU): table on screen, rows in bench/fewshot.json.
 bench-fewshot: bench-install
 	$(PY) -m bench --few-shot
+
+# The domain adaptation benchmark (about an hour on a 2-core CPU): table on screen, rows in bench/results/adapt.json.
+bench-adapt: bench-install
+	$(PY) -m bench --adapt
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

