@@ -52,10 +52,12 @@ POLL_EVERY_S = 1.5
 EXPLANATION = (
     "Before the model learns your labels, let it read your domain's texts: it practises the way it was first "
     "trained (filling in hidden words, or predicting the next one) on your notes, contracts or tickets, and picks "
-    "up their vocabulary and style. It helps most when you have **many unlabeled texts and few labels** (hundreds "
-    "or thousands of texts, a few hundred labels or fewer); with plenty of labels it rarely matters. It costs time "
-    "before training, shown below. The classifier then trains from the adapted model, and Results can train the "
-    "same classifier without it, to show what it bought."
+    "up their vocabulary and style. It can help when you have **many unlabeled texts and few labels**, and costs "
+    "minutes before training. Measured here (README, Domain adaptation): on news articles it added 3.6 points to "
+    "the frozen strategy at 100 labels and about half a point at 300 and 1,000, but nothing measurable with "
+    "SetFit (the recommendation at 100 labels) or on movie-review sentiment, where the domain's words are not "
+    "what decides the label. "
+    "So try it and look: Results can train the same classifier without it, side by side."
 )
 
 
