@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from engine.core.config import TrainConfig
+from engine.core.hardware import ONNXRUNTIME_ENV, pictures_through_onnxruntime
 from engine.core.jobs import prepare_run
 from engine.predict import Predictor
 from engine.tasks.image import runtime
@@ -36,7 +37,7 @@ def run_images(tmp_path: Path, data: Path, model: Path, strategy: str, name: str
 
 def torch_probabilities(run, paths: list[str], monkeypatch) -> np.ndarray:
     with monkeypatch.context() as m:
-        m.setenv(runtime.SWITCH_ENV, "0")
+        m.setenv(ONNXRUNTIME_ENV, "0")
         return Predictor.from_run(run.path, device="cpu").predict_proba(paths)
 
 
@@ -55,7 +56,7 @@ def test_frozen_features_go_through_one_cached_graph_and_match_torch(
 
     # The same run with torch alone (another workspace: no cached features, no graph) gives the same results.
     with monkeypatch.context() as m:
-        m.setenv(runtime.SWITCH_ENV, "0")
+        m.setenv(ONNXRUNTIME_ENV, "0")
         m.setenv("TRANSFERLAB_HOME", str(tmp_path / "torch-only"))
         twin, _ = run_images(tmp_path, shapes_zip, tiny_resnet, "frozen", "torch")
         assert graphs(tmp_path / "torch-only") == []
@@ -108,7 +109,8 @@ def metrics_confidence(run) -> np.ndarray:
 
 @pytest.mark.parametrize("value", ["0", "false"])
 def test_onnxruntime_can_be_turned_off(value, monkeypatch):
-    monkeypatch.setenv(runtime.SWITCH_ENV, value)
+    monkeypatch.setenv(ONNXRUNTIME_ENV, value)
+    assert not pictures_through_onnxruntime("cpu")  # the estimate reads the same switch
     assert not runtime.enabled("cpu")
-    monkeypatch.delenv(runtime.SWITCH_ENV)
+    monkeypatch.delenv(ONNXRUNTIME_ENV)
     assert runtime.enabled("cpu") and not runtime.enabled("cuda")

@@ -6,6 +6,7 @@ what the estimate assumes is what training does.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_CONCURRENT_ENV = "TRANSFERLAB_MAX_CONCURRENT_RUNS"
+ONNXRUNTIME_ENV = "TRANSFERLAB_ONNXRUNTIME"  # 0 / false / no: pictures through torch on the CPU too
 
 
 def available_cpus() -> int:
@@ -92,6 +94,19 @@ def max_concurrent_runs() -> int:
             "1 runs one training at a time, which suits one GPU or a laptop CPU."
         )
     return value
+
+
+def pictures_through_onnxruntime(device_type: str) -> bool:
+    """Whether picture networks run through onnxruntime (``engine.tasks.image.runtime``) on a device of this
+    type: on the CPU, unless ``TRANSFERLAB_ONNXRUNTIME`` turns it off or onnxruntime is not installed. The
+    estimate reads the same rule.
+
+    >>> pictures_through_onnxruntime("cuda")
+    False
+    """
+    if device_type != "cpu" or os.environ.get(ONNXRUNTIME_ENV, "1").strip().lower() in ("0", "false", "no"):
+        return False
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def trains_on_gpu(device: str) -> bool:

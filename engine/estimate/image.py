@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.core import catalog
 from engine.core.errors import ModelNotAvailableError
+from engine.core.hardware import pictures_through_onnxruntime
 from engine.core.housekeeping import evict
 from engine.core.policy import IMAGE_INFERENCE_BATCH
 from engine.core.resolve import resolve_model
@@ -37,6 +38,11 @@ from engine.estimate.common import (
 )
 
 CPU_IMAGE_INFERENCE_FLOPS_PER_CORE = 5.3e9
+# Frozen features through onnxruntime (engine.tasks.image.runtime): EfficientNet-Lite0 at 224 ran 134-137
+# pictures/s against torch's 21-22 end to end on 2 cores (bench/results/onnx_speed.json), about 8x once the
+# decoding both share is taken out; the first run on a model and size also exports and checks its graph.
+CPU_IMAGE_ONNX_FLOPS_PER_CORE = 43e9
+ONNX_EXPORT_SECONDS = 7.0
 # Fitted (worst error 27%) to the time to train of EfficientNet-Lite0 on the Fashion demo, every strategy
 # (python -m bench.calibrate ... --data data/fashion_demo.zip: MEASURED_IMAGES in tests/test_estimate.py).
 CPU_IMAGE_TRAINING_FLOPS_PER_CORE = 28e9
@@ -144,6 +150,7 @@ def estimate_images(config: Any, n_train: int, num_labels: int = 2, mean_tokens:
         activations = config.batch_size * activations_per_image * IMAGE_ACTIVATION_FACTOR * share
     memory = int(RUNTIME_BYTES + 4 * total + 12 * trainable + activations)
 
+    extra = 0.0  # seconds once per run
     if where.on_gpu:
         infer_rate = train_rate = GPU_FLOPS
         per_step, per_image = GPU_SECONDS_PER_STEP, 0.0
@@ -151,8 +158,11 @@ def estimate_images(config: Any, n_train: int, num_labels: int = 2, mean_tokens:
         infer_rate = CPU_IMAGE_INFERENCE_FLOPS_PER_CORE * where.threads
         train_rate = CPU_IMAGE_TRAINING_FLOPS_PER_CORE * where.threads
         per_step, per_image = CPU_SECONDS_PER_STEP, IMAGE_DECODE_SECONDS
+        if strategy.cached_features and pictures_through_onnxruntime("cpu"):
+            infer_rate = CPU_IMAGE_ONNX_FLOPS_PER_CORE * where.threads
+            extra = ONNX_EXPORT_SECONDS
     train_flops = forward * (1 + strategy.backward_cost["image"] * share)
     seconds = todo.trained * (train_flops / train_rate + per_image)
     seconds += todo.evaluated * (forward / infer_rate + per_image) + todo.steps * per_step
-    seconds += IMAGE_STARTUP_SECONDS + head_seconds(config, todo.n_train, int(probe["feature_dim"]), num_labels)
+    seconds += extra + IMAGE_STARTUP_SECONDS + head_seconds(config, todo.n_train, int(probe["feature_dim"]), num_labels)
     return finish(config, trainable, total, memory, seconds, where, bool(probe.get("approximate")), "image size")

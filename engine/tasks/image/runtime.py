@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine.core.hardware import pictures_through_onnxruntime
 from engine.core.housekeeping import evict, touch
 from engine.core.workspace import cache_dir
 
 log = logging.getLogger(__name__)
 
-SWITCH_ENV = "TRANSFERLAB_ONNXRUNTIME"
 TOLERANCE = 1e-4  # largest difference allowed, relative to the largest output (1 for probabilities)
 CHECK_PICTURES = 3
 GRAPH_VERSION = 1  # bump when the export changes, so older cached graphs are not reused
@@ -43,13 +43,7 @@ Runner = Callable[[torch.Tensor], torch.Tensor]
 
 def enabled(device: str | torch.device) -> bool:
     """onnxruntime serves CPU inference unless turned off (GPUs keep torch, in bf16 or fp16 there)."""
-    if torch.device(device).type != "cpu" or os.environ.get(SWITCH_ENV, "1").strip() in ("0", "false", "no"):
-        return False
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return pictures_through_onnxruntime(torch.device(device).type)
 
 
 def graph_key(*parts: str) -> str:
