@@ -27,10 +27,12 @@ from pathlib import Path
 
 from engine.core.adapt_jobs import job_settings
 from engine.core.adaptation import AdaptConfig
-from engine.core.errors import TransferLabError
-from engine.core.hardware import max_concurrent_runs, threads_for
+from engine.core.config import TrainConfig
+from engine.core.distributed import launch
+from engine.core.errors import ConfigError, TransferLabError
+from engine.core.hardware import max_concurrent_runs, pinned_gpus, slots_needed, threads_for
 from engine.core.jobs import hold_run, refresh_status
-from engine.core.locks import slot_holders, try_device_slot
+from engine.core.locks import slot_holders, try_device_slots
 from engine.core.logs import add_verbose_flag, setup_logging, stop_on_sigterm
 from engine.core.rundir import ACTIVE, RunDir, list_runs
 from engine.core.workspace import adaptations_dir, runs_dir
@@ -75,7 +77,18 @@ def wait_for_slot(run: RunDir, queued_at: float | None = None) -> int | None:
 
     ``queued_at`` places it in the queue (default: now); runs queued earlier go first.
     """
+    slots = wait_for_slots(run, queued_at)
+    return slots[0][1] if slots else None
+
+
+def wait_for_slots(run: RunDir, queued_at: float | None = None, count: int = 1) -> list[tuple[int, int]] | None:
+    """Block until ``count`` device slots are free for this run and take them: [(slot index, locked fd)];
+    None when it was cancelled while waiting. A run on several GPUs waits until it can have all of them."""
     n_slots = max_concurrent_runs()
+    if count > n_slots:
+        raise ConfigError(
+            f"The run asks for {count} GPUs but this machine hands out {n_slots}: use --devices {n_slots} or fewer."
+        )
     queued_at = time.time() if queued_at is None else queued_at
     last_message = None
     while True:
@@ -85,9 +98,9 @@ def wait_for_slot(run: RunDir, queued_at: float | None = None) -> int | None:
         running, ahead = _queue(run, queued_at)
         # First come, first served: only the oldest waiting run tries for a free slot.
         if not ahead:
-            fd = try_device_slot(n_slots, run.path)
-            if fd is not None:
-                return fd
+            taken = try_device_slots(n_slots, run.path, count)
+            if taken is not None:
+                return taken
         blockers = running or ahead[:1] or slot_holders(n_slots)
         if len(blockers) == 1:
             message = f"Waiting for the run '{blockers[0]}' to finish"
@@ -123,17 +136,21 @@ def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = 
         queued_at = run.status().get("queued_at")  # when the launcher queued it
 
     log.info("worker %d: %s%s", os.getpid(), run.path, " (resume)" if resume else "")
-    slot = None
+    slots: list[tuple[int, int]] | None = None
     try:
         try:
             config = job_settings(run.config_path)
         except TransferLabError as exc:
             run.set_status("failed", f"The run's settings cannot be read: {exc}")
             return 2
-        slot = wait_for_slot(run, queued_at)
-        if slot is None:
+        slots = wait_for_slots(run, queued_at, slots_needed(config))
+        if slots is None:
             return 3
         run.set_status("running", "Starting", session_started_at=time.time())
+        gpus = pinned_gpus([i for i, _ in slots]) if max_concurrent_runs() > 1 else {}
+        if isinstance(config, TrainConfig) and config.devices > 1:
+            return launch(run.path, config.devices, resume, env=gpus)  # torchrun trains it, rank 0 writes
+        os.environ.update(gpus)  # before torch sees CUDA in this process
         threads = threads_for(config)
         if threads != config.threads:
             config = dataclasses.replace(config, threads=threads)  # not saved: config.json keeps the user's choice
@@ -164,8 +181,8 @@ def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = 
                 run.set_status("failed", "The training process stopped without finishing the run.")
             except OSError as exc:  # a full or read-only disk; the pages say it from the process being gone
                 log.error("Could not record the run's status: %s", exc)
-        if slot is not None:
-            os.close(slot)
+        for _, fd in slots or []:
+            os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from engine.core import catalog
 from engine.core.adapt_jobs import adaptation_of
 from engine.core.config import TrainConfig
 from engine.core.errors import ConfigError, TransferLabError
-from engine.core.hardware import has_gpu
+from engine.core.hardware import gpu_names, has_gpu
 from engine.core.presets import DEFAULT_PRESET, PRESETS, default_settings
 from engine.core.resolve import model_problem as engine_model_problem
 from engine.core.strategies import STRATEGIES, strategies_for
@@ -65,6 +65,7 @@ WIDGET_FIELDS = {
     "w_max_length": ("max_length", _or_none("Automatic")),
     "w_image_size": ("image_size", _or_none("Model's own")),
     "w_augment": ("augment", bool),
+    "w_devices": ("devices", int),
 }
 
 
@@ -80,6 +81,7 @@ def widget_values(s: dict, task: str) -> dict:
         "w_learning_rate": s["learning_rate"],
         "w_freeze_layers": s["freeze_layers"],
         "w_lora_r": s["lora_r"],
+        "w_devices": s.get("devices", 1),
     }
     return values | TASK_WIDGETS[task][0](s)
 
@@ -133,6 +135,11 @@ def input_notes(task: str, config_json: str) -> list[str]:
 @st.cache_data(ttl=300, show_spinner=False)
 def gpu_present() -> bool:
     return has_gpu()
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def gpu_count() -> int:
+    return len(gpu_names())
 
 
 def model_cards(task: str, usable: bool = True) -> None:
@@ -351,6 +358,19 @@ def choose_settings(strategy: str, task: str) -> None:
                 on_change=keep_setting,
                 args=("w_lora_r",),
                 help="Higher: more capacity, more parameters.",
+            )
+        if gpu_count() > 1:
+            s["devices"] = left.number_input(
+                "GPUs to use",
+                min_value=1,
+                max_value=gpu_count(),
+                key="w_devices",
+                on_change=keep_setting,
+                args=("w_devices",),
+                help="Above 1 the run trains on that many GPUs at once (PyTorch DDP through torchrun): each takes an "
+                "equal share of every batch, so the batch size must divide evenly among them. The queue gives the "
+                "run its GPUs when they are free; other runs use the rest. The time estimate below is for one GPU: how "
+                "much faster N GPUs are depends on the model and the data, and was not measured here.",
             )
     st.session_state.settings = s
 

@@ -146,3 +146,23 @@ def test_the_data_memory_benchmark_measures_the_summary_and_the_loader(tmp_path,
     (row,) = json.loads((tmp_path / "r.json").read_text())["results"]
     assert row["rows"] == 3000 and row["summary_peak_mb"] > 0 and row["loader_peak_mb"] > 0
     assert "| 3,000 |" in capsys.readouterr().out
+
+
+def test_gpu_check_measures_and_checks_the_precision_on_a_tiny_model(tmp_path):
+    """bench/gpu_check.sh's measurement, run on the CPU with a tiny model: every figure comes out, and the
+    linear layers computed in the precision the engine chose (fp32 here; bf16 on a GPU that has it)."""
+    from bench.gpu_check import main as gpu_check
+
+    out = tmp_path / "gpu_check.json"
+    assert (
+        gpu_check(
+            ["--device", "cpu", "--tiny", "--steps", "6", "--batch-size", "4", "--max-length", "16", "--out", str(out)]
+        )
+        == 0
+    )
+    results = json.loads(out.read_text())["results"]
+    assert [r["strategy"] for r in results] == ["full", "lora"]
+    for r in results:
+        assert r["mixed_precision_took_effect"] and r["linear_output_dtypes"] == ["torch.float32"]
+        assert r["samples_per_second"] > 0 and r["peak_memory_mb"] > 0 and 0 < r["mfu"] < 1
+    assert results[1]["trainable_params"] < results[0]["trainable_params"]

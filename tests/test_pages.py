@@ -533,3 +533,25 @@ def test_results_warn_about_tiny_splits_show_intervals_and_rename_the_run(worksp
     assert run.about() == {"name": "Spam, five a class", "note": "too small to trust"}
     assert at.selectbox(key="w_results_run").value == str(run.path)
     assert "Spam, five a class (minilm, lora" in at.selectbox(key="w_results_run").format_func(str(run.path))
+
+
+def test_gpus_to_use_is_offered_only_on_a_machine_with_several_gpus(workspace, tiny_bert, topic_csv, monkeypatch):
+    import streamlit as st
+
+    import engine.core.hardware as hardware
+
+    st.cache_data.clear()  # the GPU count of an earlier test
+    at = upload(open_app(), "topics.csv", topic_csv.read_bytes())
+    at.switch_page("pages/model.py").run()
+    at.text_input(key="w_model").set_value(str(tiny_bert)).run()
+    at.radio(key="w_strategy").set_value("full").run()
+    assert "w_devices" not in [n.key for n in at.number_input]  # no GPU here
+
+    monkeypatch.setattr(hardware, "gpu_names", lambda: ["NVIDIA H200"] * 4)
+    st.cache_data.clear()
+    at.run()
+    widget = at.number_input(key="w_devices")
+    assert widget.value == 1 and widget.max == 4
+    widget.set_value(2).run()
+    assert at.session_state["settings"]["devices"] == 2
+    st.cache_data.clear()

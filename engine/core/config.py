@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Self, get_type_hints
 
 from engine.core.catalog import DEFAULT_TEXT_MODEL
+from engine.core.distributed import per_process_batch
 from engine.core.errors import ConfigError
 from engine.core.policy import MIN_TRAIN_STEPS
 from engine.core.rundir import write_json_atomic
@@ -203,6 +204,14 @@ class TrainConfig(SettingsFile):
         default=None,
         metadata={"metavar": "N", "help": "CPU threads for torch (default: the cores this process may use)."},
     )
+    devices: int = field(
+        default=1,
+        metadata={
+            "metavar": "N",
+            "help": "Processes to train with, one per GPU: above 1 the run is started through torchrun (DDP) and "
+            "--batch-size is shared among them. A resumed run may use another number.",
+        },
+    )
     version: int = field(default=CONFIG_VERSION, metadata={"help": "config.json format version.", "cli": False})
 
     def __post_init__(self) -> None:
@@ -221,6 +230,8 @@ class TrainConfig(SettingsFile):
             positive("epochs", self.epochs)
         if self.threads is not None:
             positive("threads", self.threads)
+        positive("devices", self.devices)
+        per_process_batch(self.batch_size, self.devices)  # each process takes an equal share of a step
         if self.min_steps is not None and (not isinstance(self.min_steps, int) or self.min_steps < 0):
             raise ConfigError(f"min_steps must be 0 or more (got {self.min_steps!r}).")
         if self.image_size is not None:

@@ -78,12 +78,13 @@ def describe_hardware() -> str:
 
 
 def max_concurrent_runs() -> int:
-    """How many runs may train at once (``TRANSFERLAB_MAX_CONCURRENT_RUNS``, default 1 per device)."""
+    """How many device slots the queue hands out (``TRANSFERLAB_MAX_CONCURRENT_RUNS``; default one per GPU, or
+    one on a CPU): a run takes one, or one per GPU it trains on, so two 4-GPU runs share an 8-GPU server."""
     from engine.core.errors import ConfigError
 
     raw = os.environ.get(MAX_CONCURRENT_ENV, "").strip()
     if not raw:
-        return 1
+        return max(1, len(gpu_names()))
     try:
         value = int(raw)
     except ValueError:
@@ -123,3 +124,23 @@ def threads_for(config: Any) -> int:
     if n_runs > 1 and not trains_on_gpu(config.device):
         return max(1, available_cpus() // n_runs)
     return available_cpus()
+
+
+def slots_needed(config: Any) -> int:
+    """Device slots a job takes: one per GPU it trains on (``devices``), one on a CPU (its processes share it)."""
+    devices = getattr(config, "devices", 1)
+    return devices if devices > 1 and trains_on_gpu(config.device) else 1
+
+
+def pinned_gpus(slots: list[int]) -> dict[str, str]:
+    """The environment that gives a job the GPUs of its slots (slot i is the i-th GPU this process may see);
+    nothing on a machine without GPUs.
+
+    >>> pinned_gpus([1, 2]) if not has_gpu() else {"CUDA_VISIBLE_DEVICES": "1,2"}
+    {}
+    """
+    if not has_gpu():
+        return {}
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in visible.split(",")] if visible else [str(i) for i in range(len(gpu_names()))]
+    return {"CUDA_VISIBLE_DEVICES": ",".join(ids[i] for i in slots if i < len(ids))}

@@ -98,18 +98,31 @@ def run_lock_held(run_path: Path) -> bool:
 
 def try_device_slot(n_slots: int, holder: Path) -> int | None:
     """Take the first free device slot; returns its locked fd (kept open while training)."""
+    taken = try_device_slots(n_slots, holder, 1)
+    return taken[0][1] if taken else None
+
+
+def try_device_slots(n_slots: int, holder: Path, count: int) -> list[tuple[int, int]] | None:
+    """Take ``count`` free device slots at once (a run on several GPUs): [(slot index, locked fd)], or None
+    (and nothing held) when fewer are free."""
+    taken: list[tuple[int, int]] = []
     for i in range(n_slots):
+        if len(taken) == count:
+            break
         fd = os.open(locks_dir() / f"slot-{i}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             continue
-        # Note who holds the slot, for the message of runs waiting behind this one.
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(holder).encode(), 0)
-        return fd
-    return None
+        taken.append((i, fd))
+    if len(taken) < count:
+        for _, fd in taken:
+            os.close(fd)
+        return None
+    return taken
 
 
 def slot_holders(n_slots: int) -> list[str]:

@@ -268,6 +268,32 @@ class RunDir:
         return max(complete, key=checkpoint_step, default=None)
 
 
+class FollowerRunDir(RunDir):
+    """A run directory as the processes after rank 0 of a distributed run see it (``engine.core.distributed``):
+    they read it (settings, CANCEL, checkpoints to resume from) and never write it; rank 0 writes for all."""
+
+    def set_about(self, name: str | None, note: str | None) -> None:
+        pass
+
+    def set_status(self, state: str, message: str = "", **extra: Any) -> None:
+        pass
+
+    def update_progress(self, **progress: Any) -> None:
+        pass
+
+    def append_event(self, event: dict[str, Any]) -> None:
+        pass
+
+    def truncate_events(self, after_step: int) -> None:
+        pass
+
+    def request_cancel(self) -> None:
+        pass
+
+    def remove_leftovers(self) -> list[str]:
+        return []
+
+
 # A Trainer checkpoint holds weights, optimizer state and RNG state, and trainer_state.json is written
 # last: together they show it was written to the end (and not half deleted).
 WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin")

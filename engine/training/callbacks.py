@@ -12,6 +12,7 @@ from transformers import TrainerCallback
 from engine.core.errors import TrainingError
 from engine.core.faults import kill_point
 from engine.core.rundir import RunDir
+from engine.training.distributed import agree, from_main
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class RunDirCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kw):
         if state.global_step == 2:
             kill_point("step")
-        if self.run.cancel_requested():
+        if agree(self.run.cancel_requested()):  # every process stops at the same step
             self.cancelled = True
             control.should_training_stop = True
         now = time.time()
@@ -122,7 +123,8 @@ class CheckpointPacing(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kw):
         if control.should_save:
-            if time.monotonic() - self._last < self.seconds:
+            # Processes save together (the Trainer waits for all at a checkpoint): rank 0's clock decides.
+            if not from_main(time.monotonic() - self._last >= self.seconds):
                 control.should_save = False
             else:
                 self._last = time.monotonic()

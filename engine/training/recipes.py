@@ -29,6 +29,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from engine.core.errors import TrainingError
 from engine.core.metrics import classification_metrics
 from engine.core.rundir import RunDir, checkpoint_complete, checkpoint_step
+from engine.training.distributed import split_among
 from engine.training.features import RunCancelled, features_of_splits
 from engine.training.head import fit_head
 
@@ -162,7 +163,7 @@ def finetune_recipe(ctx: RunContext) -> Outcome:
     else:
         notes.append("No validation split was held out (too few examples): the model kept is the last one.")
     return Outcome(
-        probs=ctx.task.predict_proba(ctx.splits.test),
+        probs=split_among(ctx.splits.test, ctx.task.predict_proba),  # each process predicts its share
         steps=state.global_step,
         max_steps=state.max_steps,
         seconds_before=before,
@@ -219,7 +220,7 @@ def contrastive_recipe(ctx: RunContext) -> Outcome:
     ctx.run.set_status("running", "Computing features with the tuned model")
     ctx.task.classifier.to(ctx.device.kind).eval()
     features = {
-        name: ctx.task.extract_features(getattr(ctx.splits, name))
+        name: split_among(getattr(ctx.splits, name), ctx.task.extract_features)
         for name in ("train", "validation")
         if len(getattr(ctx.splits, name))
     }
@@ -232,7 +233,7 @@ def contrastive_recipe(ctx: RunContext) -> Outcome:
         _head_note(head, n_train),
     ]
     return Outcome(
-        probs=ctx.task.predict_proba(ctx.splits.test),
+        probs=split_among(ctx.splits.test, ctx.task.predict_proba),  # each process predicts its share
         steps=state.global_step,
         max_steps=state.max_steps,
         seconds_before=before,

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from engine.core.config import TrainConfig
+from engine.core.distributed import current_world, per_process_batch
 from engine.core.errors import ConfigError, StorageError, TrainingError, TransferLabError, storage_problem
-from engine.core.faults import ENV as FAULT_ENV
 from engine.core.faults import kill_point
 from engine.core.metrics import classification_metrics, small_split_warning
 from engine.core.policy import (
@@ -31,15 +29,15 @@ from engine.core.policy import (
     eval_batch_size,
 )
 from engine.core.predictions import write_test_predictions
-from engine.core.rundir import RunDir, checkpoint_step, completed_message, write_json_atomic
+from engine.core.rundir import RunDir, completed_message, write_json_atomic
 from engine.core.strategies import STRATEGIES, strategies_for
 from engine.core.tasks import TASKS, TaskInfo, get_task
-from engine.core.words import listed
 from engine.data.dataset import Splits, training_splits
 from engine.training.baselines import score_baselines
 from engine.training.callbacks import CheckpointPacing, RunDirCallback, SelectionCallback, eval_metrics
 from engine.training.card import model_card
 from engine.training.features import RunCancelled
+from engine.training.run_trainer import run_trainer_class
 from engine.training.tracking import MlflowTracker, start_tracking
 
 log = logging.getLogger(__name__)
@@ -86,66 +84,6 @@ def build_task(config: TrainConfig, run: RunDir, resolved, strategy, splits, dev
     return implementation(config, run, resolved, strategy, splits, device)
 
 
-def _trainer_class(base: type) -> type:
-    """The transformers Trainer, with checkpoints that hold what trains (LoRA: the adapters and the head,
-    partial: the top layers) and the buffers, not a copy of the frozen backbone: a LoRA checkpoint of
-    MiniLM took 87 MB. Resuming and loading the best checkpoint load a checkpoint non-strictly into a
-    model built from the same pre-trained weights, so the frozen part is the same without being saved."""
-
-    class RunTrainer(base):
-        def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-            # named_parameters names a shared (tied) tensor once, so it is saved once: safetensors refuses one
-            # saved under two names (a decoder's output layer tied to its word embeddings).
-            params = dict(self.model.named_parameters())
-            if state_dict is None:
-                kept = {name for name, p in params.items() if p.requires_grad}
-                kept |= {name for name, _ in self.model.named_buffers()}
-                state_dict = {k: v.contiguous() for k, v in self.model.state_dict().items() if k in kept}
-            super()._save(output_dir, state_dict)
-            kill_point("checkpoint-save")  # weights written, optimizer and trainer state not yet
-
-        def _issue_warnings_after_load(self, load_result: Any) -> None:
-            # The frozen part is missing from our checkpoints on purpose; anything that trains must be there.
-            trainable = {name for name, p in self.model.named_parameters() if p.requires_grad}
-            missing = sorted(set(load_result.missing_keys) & trainable)
-            if missing or load_result.unexpected_keys:
-                raise TrainingError(
-                    "A checkpoint of this run does not match its model (missing "
-                    f"{listed(missing) or 'nothing'}, unexpected {listed(load_result.unexpected_keys) or 'nothing'}). "
-                    "Start the run again (a new run with the same settings)."
-                )
-
-        def _save_checkpoint(self, model: Any, trial: Any) -> None:
-            if os.environ.get(FAULT_ENV) != "rotate":
-                return super()._save_checkpoint(model, trial)
-            # Fault injection: remove part of the checkpoint being rotated out, then die.
-            import transformers.trainer as module
-
-            original = module.rotate_checkpoints
-
-            def cut_short(output_dir: str, save_total_limit: int | None = None, best_model_checkpoint=None, **kw):
-                saved = sorted(Path(output_dir).glob("checkpoint-*"), key=checkpoint_step)
-                best = Path(best_model_checkpoint).name if best_model_checkpoint else None
-                rotated = [c for c in saved if c.name != best]  # the best is never rotated out
-                if save_total_limit and len(saved) > save_total_limit and rotated:
-                    (rotated[0] / "optimizer.pt").unlink(missing_ok=True)
-                    kill_point("rotate")
-                return original(
-                    output_dir=output_dir,
-                    save_total_limit=save_total_limit,
-                    best_model_checkpoint=best_model_checkpoint,
-                    **kw,
-                )
-
-            module.rotate_checkpoints = cut_short
-            try:
-                return super()._save_checkpoint(model, trial)
-            finally:
-                module.rotate_checkpoints = original
-
-    return RunTrainer
-
-
 def build_trainer(
     config: TrainConfig,
     run: RunDir,
@@ -166,6 +104,7 @@ def build_trainer(
     keeps the best evaluation by validation macro-F1 (ties go to the later one) and stops early when
     it stops improving; without, it keeps the last model. One place for the training settings,
     shared by the recipes and the benchmark (``python -m bench``), which times the engine through it.
+    ``config.batch_size`` is a whole step's examples, shared among the processes of a distributed run.
     """
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
 
@@ -177,7 +116,7 @@ def build_trainer(
         output_dir=str(run.checkpoints_dir),
         num_train_epochs=epochs,
         max_steps=total if total > epochs * steps_per_epoch else -1,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=per_process_batch(config.batch_size, current_world().size),
         per_device_eval_batch_size=eval_batch_size(config.batch_size),
         learning_rate=config.resolved_learning_rate(),
         weight_decay=config.weight_decay,
@@ -210,7 +149,7 @@ def build_trainer(
         callbacks += [SelectionCallback(), EarlyStoppingCallback(early_stopping_patience=EARLY_STOPPING_PATIENCE)]
     else:
         callbacks.append(CheckpointPacing(checkpoint_every_seconds()))
-    trainer = _trainer_class(Trainer)(
+    trainer = run_trainer_class(Trainer)(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -233,7 +172,8 @@ def train(
     ``splits`` (the splits and their notes, as :func:`load_splits` gives them) replaces the splits made
     from ``config``: a learning curve's point trains on part of a run's training split, tested on its test
     split. A run that asked for tracking is logged to MLflow too (``engine.training.tracking``)."""
-    tracker = start_tracking(run)  # None unless the run asked for it and MLflow answered
+    # None unless the run asked for it and MLflow answered (rank 0 alone reports a distributed run)
+    tracker = start_tracking(run) if current_world().is_main else None
     ended = "FAILED"  # how its MLflow run ends
     try:
         metrics = _train(config, run, resume, splits, tracker)
@@ -261,6 +201,8 @@ def train(
         if isinstance(exc, KeyboardInterrupt):
             ended = "KILLED"
             _record(run, "cancelled", STOPPED_MESSAGE.format(how="Interrupted"))
+        elif current_world().distributed and _lost_a_process(exc):
+            _record(run, "failed", PEER_LOST.format(n=current_world().size))
         else:
             _record(run, "failed", f"Unexpected error: {type(exc).__name__}: {exc}")
         raise
@@ -275,6 +217,23 @@ def _record(run: RunDir, state: str, message: str) -> None:
         run.set_status(state, message)
     except OSError as exc:
         log.error("Could not record the run's status (%s): %s", exc, message)
+
+
+# A distributed run whose other process stopped: torchrun's output says which and why.
+PEER_LOST = (
+    "Another of the {n} training processes stopped, so this one could not go on (torchrun's output says which "
+    "and why). It can be resumed from its last checkpoint, on as many processes as you like."
+)
+
+
+def _lost_a_process(exc: BaseException) -> bool:
+    """An error of torch.distributed's transport: a process at the other end is gone."""
+    import torch.distributed as dist
+
+    text = str(exc)
+    return isinstance(exc, dist.DistError) or any(
+        s in text for s in ("Connection reset by peer", "Connection closed by peer", "gloo/transport", "NCCL")
+    )
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -324,7 +283,8 @@ def _train(
     if removed:
         log.info("removed what an interrupted session left half-written: %s", ", ".join(removed))
     run.set_status("running", "Loading data")
-    device = choose_device(config.device, config.threads)
+    world = current_world()
+    device = choose_device(config.device, config.threads, world)
     splits, split_notes = given or load_splits(config)
     for warning in [*splits.train.warnings, *split_notes]:
         _note(run, warning)
@@ -417,6 +377,9 @@ def _train(
         evaluation_warnings=small_splits,
         notes=[*split_notes, *outcome.notes],
     )
+
+    if not world.is_main:
+        return metrics  # rank 0 writes the results; this process's share is done
 
     # What the scores mean beside a model without pre-training, on the same split (not in the time to train).
     run.set_status("running", "Scoring the baselines")
