@@ -186,3 +186,23 @@ def test_the_dashboards_worker_starts_a_run_on_two_processes_through_torchrun(to
     metrics = run.metrics()
     assert metrics["device"].endswith("2 processes") and metrics["steps"] == one_process["steps"]
     assert [e["type"] for e in run.events()].count("setup") == 1
+
+
+def test_a_run_written_from_another_machine_is_monitored_not_declared_lost(workspace, tmp_path):
+    """A multi-machine run on a shared file system: its status names rank 0's machine and pid. The dashboard on
+    another machine cannot look that pid up, so the run counts as alive while its status keeps being written."""
+    import time
+
+    from engine.core.jobs import refresh_status
+    from engine.core.rundir import RunDir, write_json_atomic
+
+    run = RunDir(tmp_path / "shared-run")
+    run.path.mkdir()
+    remote = {"state": "running", "message": "Training", "pid": 999_999_999, "host": "gpu-node-17"}
+    write_json_atomic(run.status_path, {**remote, "updated_at": time.time() - 5})
+    assert refresh_status(run)["state"] == "running"  # a pid of this machine would be dead: not the test here
+    write_json_atomic(run.status_path, {**remote, "updated_at": time.time() - 3 * 3600})
+    assert refresh_status(run)["state"] == "failed"  # hours without a word: lost
+    # The same status without the machine's name is a process of this machine, dead: lost at once.
+    write_json_atomic(run.status_path, {**{k: v for k, v in remote.items() if k != "host"}, "updated_at": time.time()})
+    assert refresh_status(run)["state"] == "failed"

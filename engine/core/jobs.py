@@ -25,6 +25,7 @@ import dataclasses
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -50,6 +51,9 @@ from engine.core.tracking import check_tracker, request_tracking
 from engine.core.words import format_bytes, listed
 from engine.core.workspace import PROJECT_ROOT, runs_dir
 
+# A run written from another machine is taken for lost after this long without a status update (its rank 0
+# updates the status at least every few seconds while training; a long evaluation may be silent for minutes).
+REMOTE_SILENCE_SECONDS = 30 * 60
 LOST_MESSAGE = "The training process stopped unexpectedly. Resume the run to continue from its last checkpoint."
 WORKER_LOG = "worker.log"
 LOW_DISK_BYTES = 64 * 1024**2  # below this much free space, a died worker is blamed on the disk
@@ -123,7 +127,13 @@ def reserve_folder(root: Path, config: Any, folder: str | None = None) -> Path:
 
 
 def is_alive(run: RunDir, status: dict[str, Any] | None = None) -> bool:
+    """Whether the process writing the run is still there. A run written from another machine (a multi-machine
+    run on a shared file system) counts as alive while it keeps writing its status."""
     status = run.status() if status is None else status
+    host = status.get("host")
+    if host and host != socket.gethostname():
+        updated = status.get("updated_at")
+        return isinstance(updated, (int, float)) and time.time() - updated < REMOTE_SILENCE_SECONDS
     return pid_alive(status.get("pid"), status.get("updated_at")) or run_lock_held(run.path)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -179,7 +180,11 @@ class RunDir:
         current = read_object(self.status_path) or {}
         now = time.time()
         current.update(extra)
-        current.update({"state": state, "message": message, "updated_at": now, "pid": os.getpid()})
+        # The machine too: a run of several machines is written by rank 0 on one of them, and a dashboard
+        # elsewhere cannot look up that pid (engine.core.jobs.is_alive).
+        current.update(
+            {"state": state, "message": message, "updated_at": now, "pid": os.getpid(), "host": socket.gethostname()}
+        )
         current.setdefault("created_at", now)
         if state == "running":
             current.setdefault("started_at", now)
