@@ -17,14 +17,8 @@ from engine.core.distributed import failure_reason, root_failure
 
 ROOT = Path(__file__).resolve().parent.parent
 # Full fine-tuning that learns the tiny topics within seconds (1.0 on both counts when written), 16 steps a pass.
-FLAGS = {
-    "strategy": "full",
-    "learning-rate": "0.002",
-    "epochs": "8",
-    "batch-size": "8",
-    "max-length": "32",
-    "threads": "2",
-}
+SETTINGS = {"strategy": "full", "learning_rate": 0.002, "epochs": 8, "batch_size": 8, "max_length": 32, "threads": 2}
+FLAGS = {name.replace("_", "-"): str(value) for name, value in SETTINGS.items()}
 
 
 def train(*args: str, torchrun: int = 0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -166,17 +160,7 @@ def test_the_dashboards_worker_starts_a_run_on_two_processes_through_torchrun(to
     from engine.core.jobs import refresh_status, start_run
 
     folder, data, model = topics
-    settings = TrainConfig(
-        data=str(data),
-        model=str(model),
-        devices=2,
-        strategy="full",
-        learning_rate=0.002,
-        epochs=8,
-        batch_size=8,
-        max_length=32,
-        threads=2,
-    )  # FLAGS, as settings
+    settings = TrainConfig(data=str(data), model=str(model), devices=2, **SETTINGS)
     run = start_run(settings)
     deadline = time.time() + 240
     while refresh_status(run).get("state") not in ("completed", "failed", "cancelled") and time.time() < deadline:
