@@ -1,11 +1,17 @@
-"""Peak memory of reading a labeled file against its number of rows: ``python -m bench.data_memory``.
+"""Peak memory of reading, and of starting to train on, a labeled file against its number of rows:
+``python -m bench.data_memory``.
 
 Writes CSVs of short review-like texts (about 200 characters, three classes) with 100,000, 1,000,000 and
 3,000,000 rows, then measures in a fresh process each: the peak resident memory of the one-pass summary
 (``python -m engine.data FILE``) and, up to the upload limit, of the whole-file training loader
-(``engine.data.text.load_text_dataset``). Prints a markdown table and writes ``bench/results/data_memory.json``.
+(``engine.data.text.load_text_dataset``). With ``--train``, also a training run's setup and first
+``--steps`` optimizer steps (``python -m bench.train_memory``: load and split, model and max length,
+tokenising, the Trainer) through the large-file path (texts and token ids in memory-mapped Arrow files) and,
+up to the upload limit, through the whole-file path (lists in memory). Prints a markdown table and writes
+``bench/results/data_memory.json``.
 
-    python -m bench.data_memory [--rows 100000,1000000,3000000] [--folder /tmp/transferlab-data-memory] [--out JSON]
+    python -m bench.data_memory [--rows 100000,1000000,3000000] [--train [--steps 5] [--model minilm]]
+        [--folder /tmp/transferlab-data-memory] [--out JSON]
 """
 
 from __future__ import annotations
@@ -50,11 +56,39 @@ def peak_mb(cmd: list[str]) -> tuple[float, float]:
     return float(mb), float(seconds)
 
 
+def training(path: Path, loader: str, steps: int, model: str) -> dict:
+    """``bench.train_memory``'s JSON line for a run on ``path`` through ``loader`` ("arrow" or "whole-file")."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.train_memory",
+        str(path),
+        f"--{loader}",
+        "--steps",
+        str(steps),
+        "--model",
+        model,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cell(run: dict | None) -> str:
+    """A training column's cell: peak resident memory (of it private to the process), and the time."""
+    if not run:
+        return "over the upload limit"
+    memory = run["memory_mb"]
+    return f"{memory['VmHWM']:,.0f} MB ({run['peak_private_mb']:,.0f} MB private; {run['total_seconds']:,.0f} s)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.data_memory", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default="100000,1000000,3000000")
     parser.add_argument("--folder", default="/tmp/transferlab-data-memory")
     parser.add_argument("--out", default=str(RESULTS), help="Where to write the JSON results.")
+    parser.add_argument("--train", action="store_true", help="Also measure a run's setup and first steps.")
+    parser.add_argument("--steps", type=int, default=5, help="Optimizer steps of each measured run.")
+    parser.add_argument("--model", default="minilm", help="The model the measured runs fine-tune (LoRA).")
     args = parser.parse_args(argv)
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,20 +110,32 @@ def main(argv: list[str] | None = None) -> int:
                 "loader_seconds": loader[1] and round(loader[1], 1),
             }
         )
+        if args.train:
+            results[-1]["train_arrow"] = training(path, "arrow", args.steps, args.model)
+            whole = training(path, "whole-file", args.steps, args.model) if size <= MAX_FILE_BYTES else None
+            results[-1]["train_whole_file"] = whole
         print(json.dumps(results[-1]), flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"measured": time.strftime("%Y-%m-%d"), "results": results}, indent=2) + "\n")
-    print("\n| rows | file | summary: peak memory (time) | training loader: peak memory (time) |\n|---|---|---|---|")
+    train = all("train_arrow" in r for r in results)
+    head = "| rows | file | summary: peak memory (time) | training loader: peak memory (time) |"
+    if train:
+        head += f" training, large-file path: setup and {args.steps} steps | the same, whole-file path |"
+    print(f"\n{head}\n|{'---|' * (head.count('|') - 1)}")
     for r in results:
         loader = (
             f"{r['loader_peak_mb']:,.0f} MB ({r['loader_seconds']:.0f} s)"
             if r["loader_peak_mb"]
             else "over the upload limit"
         )
-        print(
-            f"| {r['rows']:,} | {r['file_mb']:,.0f} MB | {r['summary_peak_mb']:,.0f} MB ({r['summary_seconds']:.0f} s) | {loader} |"
+        line = (
+            f"| {r['rows']:,} | {r['file_mb']:,.0f} MB | {r['summary_peak_mb']:,.0f} MB ({r['summary_seconds']:.0f} s) "
+            f"| {loader} |"
         )
+        if train:
+            line += f" {cell(r['train_arrow'])} | {cell(r['train_whole_file'])} |"
+        print(line)
     return 0
 
 

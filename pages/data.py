@@ -23,9 +23,10 @@ from engine.core.workspace import PROJECT_ROOT
 from engine.data import images, tables
 from engine.data import text as text_data
 from engine.data.columns import guess_columns
-from engine.data.dataset import training_splits
+from engine.data.dataset import counted_labels, training_splits
+from engine.data.large import is_large
 from engine.data.uploads import list_uploads, record_training_data, save_upload
-from ui import charts
+from ui import charts, gate, large_data
 from ui import format as fmt
 from ui.gallery import show_pictures
 from ui.memo import memo
@@ -42,11 +43,12 @@ SOURCES = {
     "demo": "Use the demo data (spam e-mails)",
     "demo_images": "Use the demo pictures (Fashion)",
     "earlier": "An earlier file",
+    "path": "A file on this computer (any size)",
 }
 _DEFAULTS = TrainConfig(data="-")
 
 ensure_router()
-init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS, "data_source": "upload"})
+init_state({**DATA_DEFAULTS, **MODEL_DEFAULTS, "data_source": "upload", "data_file_path": ""})
 
 
 # Uploads are stored by content hash, so a path always means the same bytes and is a safe cache key.
@@ -139,11 +141,14 @@ def choose_file() -> str | None:
             key="w_earlier_upload",
             format_func=lambda p: upload_label(by_path[p]),
         )
+    if source == "path":
+        return choose_path()
     uploaded = st.file_uploader(
         "A file with one column of texts and one of labels, or a ZIP of pictures with one folder per class",
         type=[*table_upload_types(), *archive_upload_types()],
         help=f"Texts: CSV, TSV, JSON, JSON Lines, Parquet or Excel. Pictures: a ZIP of JPEG, PNG, BMP, WebP or GIF "
-        f"images in one folder per class (cat/1.jpg, dog/2.jpg, ...). Up to {MAX_FILE_BYTES // 1024**2} MB.",
+        f"images in one folder per class (cat/1.jpg, dog/2.jpg, ...). Up to {MAX_FILE_BYTES // 1024**2} MB; a larger "
+        "table can be given by its path on this computer (the last choice above).",
     )
     if uploaded is None:
         # Keep the file chosen earlier in this session (the uploader forgets it when the page changes).
@@ -152,6 +157,31 @@ def choose_file() -> str | None:
             return st.session_state.data_path
         return None
     return store_upload(uploaded)
+
+
+def choose_path() -> str | None:
+    """A labeled table given by its path on this machine: how files over the upload limit come in."""
+    st.caption(md(large_data.UPLOAD_LIMIT_NOTE))
+    typed = st.text_input(
+        "Path of a labeled table on this computer",
+        value=st.session_state.data_file_path,
+        placeholder="/data/reviews.csv",
+        key="w_data_file_path",
+        on_change=keep_choice,
+        args=("data_file_path", "w_data_file_path"),
+    )
+    st.session_state.data_file_path = typed
+    if not typed.strip():
+        return None
+    problem = gate.data_problem_when_shared(typed)  # decided before the path is looked at
+    if problem:
+        st.error(md(problem), icon=":material/error:")
+        return None
+    try:
+        return large_data.checked_path(typed)
+    except TransferLabError as exc:
+        show_error(exc)
+        return None
 
 
 def upload_label(upload: dict) -> str:
@@ -193,6 +223,9 @@ def pick_columns(path: str, columns: list[str], guessed: tuple[str | None, str |
 
 def show_dataset(path: str) -> None:
     st.session_state.data_summary = None
+    if is_large(path):
+        show_large_dataset(path)
+        return
     try:
         df, read_warnings = read_table(path)
     except TransferLabError as exc:
@@ -245,6 +278,57 @@ def show_dataset(path: str) -> None:
         path, rows=len(dataset), classes=len(counts), text_column=text_column, label_column=label_column
     )
     st.success(f"Ready: {len(dataset):,} examples in {len(counts)} classes.", icon=":material/check_circle:")
+    st.page_link("pages/model.py", label="Next: choose a model and a strategy", icon=":material/arrow_forward:")
+
+
+def show_large_dataset(path: str) -> None:
+    """A table too large to read whole: its first rows, and the counts of one pass over it (as training reads it)."""
+    mtime = Path(path).stat().st_mtime
+    try:
+        sample = large_data.first_rows(path, mtime)
+    except TransferLabError as exc:
+        show_error(exc)
+        return
+    columns = [str(c) for c in sample.columns]
+    try:
+        guessed: tuple[str | None, str | None] = guess_columns(sample, source=Path(path).name)
+    except TransferLabError as exc:
+        if len(columns) < 2:
+            show_error(exc)
+            return
+        st.info(f"{md(exc)} Pick the columns below.")
+        guessed = (None, None)
+    st.subheader("Columns")
+    text_column, label_column = pick_columns(path, columns, guessed)
+    st.subheader("Preview")
+    st.caption(
+        f"The first {len(sample):,} rows of a {fmt.size(Path(path).stat().st_size)} file (row numbers as in your "
+        "file). It is too large to read whole: it is counted in one pass below, and training reads it from disk."
+    )
+    st.dataframe(sample, width="stretch", height=240)
+    try:
+        summary = large_data.page_summary(large_data.summarize(path, mtime, text_column, label_column))
+    except TransferLabError as exc:
+        show_error(exc)
+        return
+    for warning in summary["warnings"]:
+        st.warning(md(warning))
+    counts = summary["class_counts"]
+    st.subheader("Classes")
+    st.plotly_chart(charts.class_counts_bar(counts), width="stretch", key="class_counts")
+    sizes = show_split(counted_labels(counts, source=Path(path).name), "Examples")
+    if sizes is None:
+        return
+    lengths = summary["text_length"]
+    st.caption(
+        f"Counted in one pass over every row; split per class with seed {_DEFAULTS.seed}. Text length in "
+        f"characters: median {lengths['median']:,}, 95% are under {lengths['p95']:,}, the longest {lengths['max']:,}."
+    )
+    st.session_state.data_summary = {**summary, **sizes}
+    record_training_data(
+        path, rows=summary["rows"], classes=len(counts), text_column=text_column, label_column=label_column
+    )
+    st.success(f"Ready: {summary['rows']:,} examples in {len(counts)} classes.", icon=":material/check_circle:")
     st.page_link("pages/model.py", label="Next: choose a model and a strategy", icon=":material/arrow_forward:")
 
 

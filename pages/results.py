@@ -9,7 +9,7 @@ import streamlit as st
 
 from engine.core.adapt_jobs import model_title
 from engine.core.metrics import top_confusions
-from engine.core.predictions import read_predictions as read_run_predictions
+from engine.core.predictions import read_mistakes as read_run_mistakes
 from engine.core.reporting import split_front_matter
 from engine.core.rundir import MAX_NAME_CHARS, MAX_NOTE_CHARS, RunDir
 from engine.core.tasks import get_task
@@ -35,8 +35,9 @@ ensure_router()
 
 
 @memo()
-def read_predictions(path: str, mtime: float) -> pd.DataFrame:
-    return read_run_predictions(path)
+def read_mistakes(path: str, mtime: float) -> tuple[pd.DataFrame, int, int]:
+    """The most confident mistakes (as many as are shown), how many are wrong, how many test examples."""
+    return read_run_mistakes(path, MISCLASSIFIED_SHOWN)
 
 
 def mistakes_gallery(wrong: pd.DataFrame) -> None:
@@ -144,18 +145,17 @@ def show_run(run: RunDir) -> None:
 
     st.subheader(f"Misclassified test {unit}")
     if run.predictions_path.exists():
-        predictions = read_predictions(str(run.predictions_path), run.predictions_path.stat().st_mtime)
-        wrong = predictions[predictions["correct"].astype(str) != "True"].sort_values("confidence", ascending=False)
-        if wrong.empty:
+        wrong, n_wrong, n_predictions = read_mistakes(str(run.predictions_path), run.predictions_path.stat().st_mtime)
+        if not n_wrong:
             st.success(f"Every test {task.unit} was classified correctly.")
         else:
             st.caption(
-                f"{len(wrong):,} of {len(predictions):,} test {unit}, the most confident mistakes first "
+                f"{n_wrong:,} of {n_predictions:,} test {unit}, the most confident mistakes first "
                 "(those are worth a look: sometimes the label is wrong, not the model)."
             )
             if "path" in wrong:  # pictures: the most confident mistakes as thumbnails
                 mistakes_gallery(wrong)
-            column = predictions.columns[0]  # what names the example: its text, or the picture's file
+            column = wrong.columns[0]  # what names the example: its text, or the picture's file
             st.dataframe(
                 wrong.head(MISCLASSIFIED_SHOWN)[[column, "true_label", "predicted_label", "confidence"]],
                 hide_index=True,

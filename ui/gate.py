@@ -13,6 +13,9 @@
   folder and its ``adaptations``, where the dashboard's adapted models are). Any other path is refused
   before it is looked at, so the field cannot tell a visitor which
   folders exist on the server.
+- **Data files by path when shared** (the Data page's "A file on this computer"): only files under
+  ``TRANSFERLAB_DATA_ROOTS`` (``os.pathsep``-separated; default the workspace's ``data`` folder), by the
+  same rule: any other path is refused with the same words before it is looked at.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 HOSTS_ENV = "TRANSFERLAB_ALLOWED_HOSTS"
 PASSWORD_ENV = "TRANSFERLAB_PASSWORD"
 ROOTS_ENV = "TRANSFERLAB_MODEL_ROOTS"
+DATA_ROOTS_ENV = "TRANSFERLAB_DATA_ROOTS"
 REQUIRE_ENV = "TRANSFERLAB_REQUIRE_LOGIN"  # behind a reverse proxy the server listens on 127.0.0.1
 WRONG_PASSWORD_DELAY_S = 1.0
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
@@ -92,6 +96,30 @@ def shared_model_problem(name: str, roots: list[Path]) -> str | None:
     return (
         "This dashboard is shared, so model folders can only be used from the folders set for it "
         f"({where}; TRANSFERLAB_MODEL_ROOTS changes them). Use a model from the cards or a Hugging Face id."
+    )
+
+
+def data_roots() -> list[Path]:
+    value = os.environ.get(DATA_ROOTS_ENV)
+    roots = value.split(os.pathsep) if value else [str(workspace.home() / "data")]
+    return [Path(r).expanduser().resolve() for r in roots if r]
+
+
+def shared_data_problem(text: str, roots: list[Path]) -> str | None:
+    """Why a shared dashboard refuses a data file's path, or None: it must lie under one of ``roots``, which
+    is decided from the path's text alone (the same words for a file that exists and one that does not).
+
+    >>> shared_data_problem("/srv/data/reviews.csv", [Path("/srv/data")]) is None
+    True
+    >>> shared_data_problem("/etc/passwd.csv", [Path("/srv/data")])[:36]
+    'This dashboard is shared, so a file '
+    """
+    if any(Path(text.strip().strip('"')).expanduser().resolve().is_relative_to(root) for root in roots):
+        return None
+    where = ", ".join(str(r) for r in roots)
+    return (
+        f"This dashboard is shared, so a file on the server can only be used from the folders set for it ({where}; "
+        f"{DATA_ROOTS_ENV} changes them). Put the file there, or upload it."
     )
 
 
@@ -172,3 +200,10 @@ def model_problem_when_shared(name: str) -> str | None:
     if not needs_login(server_address()):
         return None
     return shared_model_problem(name, model_roots())
+
+
+def data_problem_when_shared(text: str) -> str | None:
+    """The shared dashboard's rule for a data file given by its path (None when only this computer reaches it)."""
+    if not needs_login(server_address()):
+        return None
+    return shared_data_problem(text, data_roots())

@@ -11,9 +11,20 @@ pages and the error messages all take them from here.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 MAX_FILE_BYTES = 200 * 1024 * 1024  # one uploaded file (a table or a ZIP)
+# A labeled table larger than this trains from a memory-mapped Arrow copy of its texts (engine.data.large)
+# instead of from lists in memory; it can be larger than MAX_FILE_BYTES when given as a path on this machine.
+LARGE_TABLE_BYTES = 32 * 1024 * 1024
+LARGE_TABLE_ENV = "TRANSFERLAB_LARGE_TABLE_BYTES"  # overrides it (0: every streamable table goes through Arrow)
+
+
+def large_table_bytes() -> int:
+    """``LARGE_TABLE_BYTES``, or the number in ``TRANSFERLAB_LARGE_TABLE_BYTES``."""
+    return int(os.environ.get(LARGE_TABLE_ENV, LARGE_TABLE_BYTES))
+
 
 # Tables of texts and labels, by file name ending.
 TABLE_FORMATS = {

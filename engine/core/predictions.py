@@ -32,6 +32,8 @@ from engine.core.csvsafe import neutralise, restore_table
 from engine.core.policy import UNCERTAIN_BELOW, UNCERTAIN_MARGIN
 from engine.core.words import MAX_LISTED, plural
 
+ROWS_AT_ONCE = 10_000  # predictions.csv rows gathered and written at a time
+
 # The rule in words, for a page or a report to say what "uncertain" means.
 UNCERTAIN_RULE = (
     f"the two most likely classes are less than {UNCERTAIN_MARGIN * 100:.0f} percentage points apart, "
@@ -134,25 +136,32 @@ def write_test_predictions(
     extra: Mapping[str, Sequence[Any]] | None = None,
 ) -> None:
     """predictions.csv of a run: the example columns, ``true_label``, ``predicted_label``, ``confidence``,
-    ``correct``, then ``extra`` columns; written to a temp name first."""
+    ``correct``, then ``extra`` columns; written to a temp name first, ``ROWS_AT_ONCE`` rows at a time (a
+    column may be a sequence that reads its values from disk, such as texts in Arrow)."""
     extra = extra or {}
+    if len(labels) != len(probs):
+        raise ValueError(f"{len(labels)} labels but {len(probs)} rows of probabilities")
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(
             [neutralise(c) for c in (*examples, "true_label", "predicted_label", "confidence", "correct", *extra)]
         )
-        for i, (y, row) in enumerate(zip(labels, probs, strict=True)):
-            p = int(row.argmax())
-            cells = [
-                *(col[i] for col in examples.values()),
-                label_names[y],
-                label_names[p],
-                f"{row[p]:.6f}",
-                y == p,
-                *(col[i] for col in extra.values()),
-            ]
-            writer.writerow([neutralise(c) for c in cells])
+        for start in range(0, len(labels), ROWS_AT_ONCE):
+            end = start + ROWS_AT_ONCE
+            named = [list(col[start:end]) for col in examples.values()]
+            more = [list(col[start:end]) for col in extra.values()]
+            for i, (y, row) in enumerate(zip(labels[start:end], probs[start:end], strict=True)):
+                p = int(row.argmax())
+                cells = [
+                    *(col[i] for col in named),
+                    label_names[y],
+                    label_names[p],
+                    f"{row[p]:.6f}",
+                    y == p,
+                    *(col[i] for col in more),
+                ]
+                writer.writerow([neutralise(c) for c in cells])
     os.replace(tmp, path)
 
 
@@ -165,3 +174,27 @@ def read_predictions(path: str | Path) -> Any:
         path, dtype={"text": str, "file": str, "true_label": str, "predicted_label": str}, keep_default_na=False
     )
     return restore_table(table)
+
+
+def read_mistakes(path: str | Path, limit: int) -> tuple[Any, int, int]:
+    """The ``limit`` most confident wrong predictions of a run's predictions.csv (most confident first, as
+    :func:`read_predictions` gives them), how many are wrong and how many there are: read ``ROWS_AT_ONCE`` rows
+    at a time, so a test split of millions is never in memory at once."""
+    import pandas as pd
+
+    kept, wrong, total = None, 0, 0
+    chunks = pd.read_csv(
+        path,
+        dtype={"text": str, "file": str, "true_label": str, "predicted_label": str},
+        keep_default_na=False,
+        chunksize=ROWS_AT_ONCE,
+    )
+    for chunk in chunks:
+        total += len(chunk)
+        mistakes = chunk[chunk["correct"].astype(str) != "True"]
+        wrong += len(mistakes)
+        kept = mistakes if kept is None else pd.concat([kept, mistakes])
+        kept = kept.sort_values("confidence", ascending=False, kind="stable").head(limit)
+    if kept is None:  # a header and no rows
+        kept = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return restore_table(kept.reset_index(drop=True)), wrong, total

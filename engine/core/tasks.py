@@ -122,7 +122,7 @@ register(
         unit="example",
         default_model=DEFAULT_TEXT_MODEL,
         detects=lambda path: not is_image_data(path),
-        loader="engine.data.text:load_for_config",
+        loader="engine.data.large:load_for_config",
         describer="engine.data.text:describe",
         input_reader="engine.data.text:read_inputs",
         implementation="engine.tasks.text.task:TextTask",

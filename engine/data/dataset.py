@@ -137,7 +137,8 @@ def make_splits(
     needed = 1 + len(derived)
     rng = np.random.default_rng(seed)
     labels = np.asarray(data.labels, dtype=int)
-    parts: dict[str, list[int]] = {"train": [], "validation": [], "test": []}
+    # Indices stay numpy arrays: a few million Python ints would cost over 100 MB.
+    parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
     for label, name in enumerate(data.label_names):
         indices = rng.permutation(np.flatnonzero(labels == label))
         n = len(indices)
@@ -155,12 +156,12 @@ def make_splits(
                 n_test -= 1
             else:
                 n_val -= 1
-        parts["test"] += indices[:n_test].tolist()
-        parts["validation"] += indices[n_test : n_test + n_val].tolist()
-        parts["train"] += indices[n_test + n_val :].tolist()
+        parts["test"].append(indices[:n_test])
+        parts["validation"].append(indices[n_test : n_test + n_val])
+        parts["train"].append(indices[n_test + n_val :])
 
     # Shuffle within each split so batches are not grouped by class.
-    shuffled = {k: rng.permutation(np.asarray(v, dtype=int)).tolist() for k, v in parts.items()}
+    shuffled = {k: rng.permutation(np.concatenate([np.zeros(0, dtype=int), *v]).astype(int)) for k, v in parts.items()}
     return Splits(
         train=data.subset(shuffled["train"]),
         validation=validation if validation is not None else data.subset(shuffled["validation"]),
@@ -213,3 +214,24 @@ def training_splits(
             f"are chosen by cross-validation), so all {len(splits.train):,} non-test examples train the model."
         )
     return splits, notes
+
+
+@dataclass(kw_only=True)
+class CountedLabels(LabeledDataset):
+    """Labels alone, in a numpy array: enough to split by, when a file was only counted (a one-pass summary)."""
+
+    def subset(self, indices: Sequence[int]) -> CountedLabels:
+        picked = np.asarray(self.labels)[np.asarray(indices, dtype=np.int64)]
+        return replace(self, labels=picked, label_names=list(self.label_names), warnings=list(self.warnings))
+
+
+def counted_labels(class_counts: dict[str, int], source: str = "") -> CountedLabels:
+    """As many labels of each class as ``class_counts`` says: what :func:`training_splits` needs to size the
+    splits of a file that was only counted (the same rule as training, run on the labels alone).
+
+    >>> splits, _ = training_splits(counted_labels({"ham": 4108, "spam": 1774}))
+    >>> len(splits.train), len(splits.validation), len(splits.test)
+    (4117, 588, 1177)
+    """
+    labels = np.repeat(np.arange(len(class_counts)), [int(n) for n in class_counts.values()])
+    return CountedLabels(labels=labels, label_names=list(class_counts), source=source, warnings=[])

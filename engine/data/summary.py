@@ -21,27 +21,17 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from engine.core.errors import DataError
 from engine.core.formats import SUPPORTED_TABLES, TABLE_FORMATS
-from engine.data.cells import cell, records_frame
+from engine.data.chunks import CHUNK_ROWS, cleaned, read_chunks
 from engine.data.columns import guess_columns, looks_like_free_text
 from engine.data.dataset import imbalance_warning, sort_label_names
-from engine.data.tables import (
-    ENCODING_NAMES,
-    csv_error_message,
-    delimiter,
-    extra_values_error,
-    is_text_lines,
-    jsonl_record,
-    read_table,
-)
+from engine.data.tables import ENCODING_NAMES, ENCODINGS, is_text_lines, read_table
 from engine.data.text import (
     case_variant_notes,
     conflicts_note,
@@ -49,79 +39,12 @@ from engine.data.text import (
     empty_text_note,
     free_text_label_error,
     missing_label_note,
+    no_examples_error,
     one_class_error,
     where,
 )
 
-CHUNK_ROWS = 50_000
 _FIRST_ROWS = 10  # row numbers kept for the messages
-_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")  # tried in this order, as training reads a file
-
-
-def _chunks(path: Path, fmt: str, encoding: str) -> Iterator[pd.DataFrame]:
-    """The file as DataFrames of strings (None for an empty cell), indexed by the row numbers a user sees."""
-    if fmt in ("CSV", "TSV"):
-        with path.open(encoding=encoding, newline="") as f:
-            header = f.readline()
-        sep, kind = delimiter(header, path.suffix.lower())
-        try:
-            reader = pd.read_csv(
-                path,
-                sep=sep,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-                skip_blank_lines=False,
-                encoding=encoding,
-                chunksize=CHUNK_ROWS,
-            )
-            for chunk in reader:
-                if not isinstance(chunk.index, pd.RangeIndex):
-                    raise extra_values_error(path.name, kind, sep)
-                chunk.index = pd.RangeIndex(chunk.index.start + 2, chunk.index.stop + 2, name="row")
-                yield chunk
-        except pd.errors.ParserError as err:
-            raise DataError(csv_error_message(str(err), path.name, kind, sep)) from None
-        except pd.errors.EmptyDataError:
-            raise DataError(f"'{path.name}' is empty. Choose the file that holds your data.") from None
-    elif fmt == "JSONL":
-        records, lines = [], []
-        with path.open(encoding=encoding) as f:
-            for number, line in enumerate(f, start=1):
-                if line.strip():
-                    records.append(jsonl_record(line, number, path.name))
-                    lines.append(number)
-                if len(records) == CHUNK_ROWS:
-                    yield records_frame(records, lines, "line")
-                    records, lines = [], []
-        if records:
-            yield records_frame(records, lines, "line")
-    elif fmt == "Parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            start = 1
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS):
-                columns = {
-                    str(n): [cell(v) for v in batch.column(i).to_pylist()] for i, n in enumerate(batch.schema.names)
-                }
-                yield pd.DataFrame(columns, index=pd.RangeIndex(start, start + batch.num_rows, name="record"))
-                start += batch.num_rows
-        except (pa.ArrowException, OSError):
-            raise DataError(
-                f"'{path.name}' is unreadable: it is not a Parquet file, or it is damaged. "
-                f"Export it again, or save your data as {SUPPORTED_TABLES}."
-            ) from None
-    else:  # Excel, JSON arrays: read whole
-        df, _ = read_table(path)
-        yield df
-
-
-def _cleaned(values: pd.Series | None, n: int) -> list[str | None]:
-    if values is None:
-        return [None] * n
-    return [v.strip() or None if isinstance(v, str) else None for v in values.tolist()]
 
 
 def _hash(text: str) -> int:
@@ -146,12 +69,12 @@ def summarize(path: str | Path, text_column: str | None = None, label_column: st
         raise DataError(f"The file '{path}' does not exist (or is a folder). Check the name and the folder.")
     if is_text_lines(path):
         read_table(path)  # refuses a .txt of texts without labels, in words
-    for encoding in _ENCODINGS:
+    for encoding in ENCODINGS:
         try:
             summary = _one_pass(path, fmt, encoding, text_column, label_column)
         except UnicodeDecodeError:
             continue
-        if encoding != _ENCODINGS[0] and fmt in ("CSV", "TSV", "JSONL"):
+        if encoding != ENCODINGS[0] and fmt in ("CSV", "TSV", "JSONL"):
             summary["problems"].insert(
                 0,
                 f"'{path.name}' is not UTF-8; it was read as {ENCODING_NAMES[encoding]}. Save it as UTF-8 to be sure.",
@@ -172,7 +95,7 @@ def _one_pass(path: Path, fmt: str, encoding: str, text_column: str | None, labe
     words: Counter = Counter()
     label_ids: dict[str, int] = {}
     hashes, labels, numbers = [], [], []
-    for chunk in _chunks(path, fmt, encoding):
+    for chunk in read_chunks(path, fmt, encoding, CHUNK_ROWS):
         chunk = chunk[chunk.notna().any(axis=1)]
         if columns is None:
             if not len(chunk):
@@ -183,8 +106,8 @@ def _one_pass(path: Path, fmt: str, encoding: str, text_column: str | None, labe
             )
             columns = guess_columns(sample, text_column, label_column, path.name)
             kind = chunk.index.name or "row"
-        texts = _cleaned(chunk.get(columns[0]), len(chunk))
-        names = _cleaned(chunk.get(columns[1]), len(chunk))
+        texts = cleaned(chunk.get(columns[0]), len(chunk))
+        names = cleaned(chunk.get(columns[1]), len(chunk))
         index = chunk.index.tolist()
         rows += len(chunk)
         kept_hashes, kept_labels, kept_rows = [], [], []
@@ -233,10 +156,7 @@ def _joined(parts: list[np.ndarray]) -> np.ndarray:
 def _summary(path, fmt, columns, kind, rows, empty, missing, chars, words, label_ids, hashes, labels, numbers) -> dict:
     text_column, label_column = columns
     if not len(hashes):
-        raise DataError(
-            f"'{path.name}' has no row with both a text (column '{text_column}') and a label (column "
-            f"'{label_column}'). Check that these are the right columns and that they are filled in."
-        )
+        raise no_examples_error(path.name, text_column, label_column)
     if looks_like_free_text(len(label_ids), len(hashes)):
         raise free_text_label_error(label_column, len(label_ids), path.name)
     names = {i: n for n, i in label_ids.items()}
@@ -279,7 +199,7 @@ def _summary(path, fmt, columns, kind, rows, empty, missing, chars, words, label
     imbalance = imbalance_warning(ordered, unit="example")
     if imbalance:
         problems.append(imbalance)
-    c_q = _quantiles(chars, (0.0, 0.5, 0.9, 0.99, 1.0))
+    c_q = _quantiles(chars, (0.0, 0.5, 0.9, 0.99, 1.0, 0.95))
     w_q = _quantiles(words, (0.5, 0.9, 1.0))
     return {
         "file": path.name,
@@ -296,6 +216,7 @@ def _summary(path, fmt, columns, kind, rows, empty, missing, chars, words, label
             "min": c_q[0],
             "median": c_q[1],
             "p90": c_q[2],
+            "p95": c_q[5],
             "p99": c_q[3],
             "max": c_q[4],
             "mean": round(sum(k * v for k, v in chars.items()) / sum(chars.values()), 1),

@@ -23,7 +23,9 @@ from engine.core.errors import DataError
 from engine.core.formats import MAX_FILE_BYTES, SUPPORTED_TABLES, TABLE_FORMATS
 from engine.data.cells import frame, records_frame
 
+ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")  # tried in this order; latin-1 decodes any bytes
 ENCODING_NAMES = {"cp1252": "Windows-1252", "latin-1": "Latin-1"}
+UTF16_MARKS = (b"\xff\xfe", b"\xfe\xff")  # Excel's "Unicode text" export starts with one
 TEXT_LINES_SUFFIX = ".txt"  # a file of texts, one per line (unless its first line holds a tab)
 _FIRST_LINE_BYTES = 1 << 20
 
@@ -148,33 +150,43 @@ def _decode(path: Path, fmt: str, warnings: list[str]) -> str:
     if not raw.strip():
         raise DataError(f"'{name}' is empty (it holds only blank lines). Choose the file that holds your data.")
     # Excel's "Unicode text" export is UTF-16 with a byte-order mark; it has NUL bytes but is text.
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if raw.startswith(UTF16_MARKS):
         try:
             return raw.decode("utf-16")
         except UnicodeDecodeError:
             pass
     if b"\x00" in raw:
-        hint = ""
-        if raw.startswith(b"PK\x03\x04"):
-            hint = " It looks like an Excel workbook: rename it to end in .xlsx, or save it from Excel as CSV."
-        elif raw.startswith(b"PAR1"):
-            hint = " It looks like a Parquet file: rename it to end in .parquet."
-        raise DataError(
-            f"'{name}' is unreadable: it is not a {fmt} file (it contains binary data).{hint} "
-            f"Save your data as {SUPPORTED_TABLES}."
-        )
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        raise binary_error(name, fmt, raw)
+    for encoding in ENCODINGS:
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if encoding != "utf-8-sig":
-            warnings.append(
-                f"'{name}' was not UTF-8; read it as {ENCODING_NAMES[encoding]}. Check accents look right "
-                "in the preview; save as UTF-8 to be sure."
-            )
+        if encoding != ENCODINGS[0]:
+            warnings.append(encoding_note(name, encoding))
         return text
     raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+def encoding_note(name: str, encoding: str) -> str:
+    """What reading a file in another encoding than UTF-8 says (the loader and the large-file reader)."""
+    return (
+        f"'{name}' was not UTF-8; read it as {ENCODING_NAMES[encoding]}. Check accents look right "
+        "in the preview; save as UTF-8 to be sure."
+    )
+
+
+def binary_error(name: str, fmt: str, head: bytes) -> DataError:
+    """A text format whose bytes (``head``: its start) hold NUL bytes: it is another kind of file."""
+    hint = ""
+    if head.startswith(b"PK\x03\x04"):
+        hint = " It looks like an Excel workbook: rename it to end in .xlsx, or save it from Excel as CSV."
+    elif head.startswith(b"PAR1"):
+        hint = " It looks like a Parquet file: rename it to end in .parquet."
+    return DataError(
+        f"'{name}' is unreadable: it is not a {fmt} file (it contains binary data).{hint} "
+        f"Save your data as {SUPPORTED_TABLES}."
+    )
 
 
 def delimiter(header: str, suffix: str) -> tuple[str, str]:

@@ -114,6 +114,23 @@ def one_class_error(name: str, label_column: str, source: str) -> DataError:
     )
 
 
+def no_examples_error(source: str, text_column: str, label_column: str) -> DataError:
+    return DataError(
+        f"'{source}' has no row with both a text (column '{text_column}') and a label (column "
+        f"'{label_column}'). Check that these are the right columns and that they are filled in."
+    )
+
+
+def unknown_label_error(source: str, kind: str, row: int, label: str, count: int, label_names: list[str]) -> DataError:
+    """A validation or test file's first row whose label the training file does not have (``count`` such rows)."""
+    others = f" ({plural(count, 'row')} in all)" if count > 1 else ""
+    names = ", ".join(f"'{n}'" for n in label_names)
+    return DataError(
+        f"'{source}' {kind} {row} has the label '{label}'{others}, which is not one of the training file's classes: "
+        f"{names}. Correct the label, or remove the row."
+    )
+
+
 def load_text_dataset(
     path: str | Path,
     text_column: str | None = None,
@@ -145,10 +162,7 @@ def load_text_dataset(
         warnings.append(missing_label_note(len(missing_label), label_column, where(missing_label, kind)))
     kept = [(r, t, y) for r, t, y in zip(rows, texts, labels, strict=True) if t is not None and y is not None]
     if not kept:
-        raise DataError(
-            f"'{source}' has no row with both a text (column '{text_column}') and a label (column "
-            f"'{label_column}'). Check that these are the right columns and that they are filled in."
-        )
+        raise no_examples_error(source, text_column, label_column)
 
     distinct = {y for _, _, y in kept}
     if looks_like_free_text(len(distinct), len(kept)):
@@ -158,13 +172,7 @@ def load_text_dataset(
         known = set(label_names)
         unknown = [(r, y) for r, _, y in kept if y not in known]
         if unknown:
-            r, y = unknown[0]
-            others = f" ({plural(len(unknown), 'row')} in all)" if len(unknown) > 1 else ""
-            listed = ", ".join(f"'{n}'" for n in label_names)
-            raise DataError(
-                f"'{source}' {kind} {r} has the label '{y}'{others}, which is not one of the training file's classes: "
-                f"{listed}. Correct the label, or remove the row."
-            )
+            raise unknown_label_error(source, kind, *unknown[0], len(unknown), label_names)
         names = list(label_names)
     else:
         names = sort_label_names(list(distinct))
@@ -215,7 +223,8 @@ def load_text_dataset(
 
 def describe(data: TextDataset) -> dict:
     """A plain summary for the UI: sizes, classes, text lengths in characters, warnings."""
-    lengths = np.asarray([len(t) for t in data.texts], dtype=int)
+    counter = getattr(data.texts, "char_lengths", None)  # texts in Arrow (engine.data.large) count themselves
+    lengths = counter() if counter else np.asarray([len(t) for t in data.texts], dtype=int)
     stats = (
         {
             "min": int(lengths.min()),
@@ -239,11 +248,6 @@ def describe(data: TextDataset) -> dict:
         "duplicates_removed": data.duplicates_removed,
         "warnings": list(data.warnings),
     }
-
-
-def load_for_config(config, path: str | Path | None = None, label_names: list[str] | None = None) -> TextDataset:
-    """The run's training file (``path=None``), or a validation/test file with the training classes."""
-    return load_text_dataset(path or config.data, config.text_column, config.label_column, label_names=label_names)
 
 
 def read_inputs(path: str | Path, text_column: str | None = None) -> tuple[pd.DataFrame, list[str], list]:

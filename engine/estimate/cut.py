@@ -109,9 +109,9 @@ def cut_report(
     model: str, texts: Sequence[str], max_length: int | None, model_limit: int, device_kind: str = "cpu", seed: int = 0
 ) -> CutReport:
     """What the max length (None: automatic) does to ``texts``, the training texts."""
-    texts = list(texts)
-    if len(texts) > SAMPLE:
-        texts = random.Random(seed).sample(texts, SAMPLE)
+    # By index: the same sample as random.sample(texts, ...), without copying millions of texts first.
+    picked = random.Random(seed).sample(range(len(texts)), SAMPLE) if len(texts) > SAMPLE else range(len(texts))
+    texts = [texts[i] for i in picked]
     path = _tokenizer_file(model)
     counts, exact = token_counts(model, texts)
     limit = _model_limit(path, model_limit)

@@ -44,6 +44,7 @@ from engine.data.dataset import LabeledDataset, Splits
 
 log = logging.getLogger(__name__)
 SCORES = ("accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci")
+TEST_LOT = 10_000  # test texts put through the text baseline at a time
 
 
 @dataclass
@@ -84,7 +85,7 @@ def classical_baseline(
     """The task's classical model (``task.baseline``) fitted on ``train`` (sampled down to
     ``MAX_TRAIN_EXAMPLES``) and scored on ``test``; None, with a logged reason, when it cannot be fitted
     (a single class to learn from)."""
-    if len(set(train.labels)) < 2 or not len(test):
+    if len(np.unique(np.asarray(train.labels, dtype=int))) < 2 or not len(test):
         log.info("no classical baseline: fewer than two classes to learn from, or no test examples")
         return None
     started = time.time()
@@ -165,8 +166,12 @@ def text_baseline(train: LabeledDataset, test: LabeledDataset, seed: int = 0) ->
             vectorizer.set_params(min_df=1)
         x_train = features.fit_transform(texts)
     model, C, how = logistic_regression(x_train, train.labels, seed, C=TEXT_C)
-    predictions = model.predict(features.transform([text[:MAX_TEXT_CHARS] for text in test.texts]))
-    return ClassicalFit(TEXT_BASELINE, predictions, C, how)
+    # The test split a lot at a time: its TF-IDF matrix for a few hundred thousand texts takes gigabytes.
+    predictions = [
+        model.predict(features.transform([text[:MAX_TEXT_CHARS] for text in test.texts[start : start + TEST_LOT]]))
+        for start in range(0, len(test), TEST_LOT)
+    ]
+    return ClassicalFit(TEXT_BASELINE, np.concatenate(predictions), C, how)
 
 
 def pixels(paths: Sequence[str], side: int = PIXEL_SIDE) -> np.ndarray:

@@ -8,7 +8,7 @@ GPT-style decoders.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import logging as hf_logging
 
 from engine.core.errors import ConfigError
+from engine.core.policy import TEXTS_TOKENISED_AT_ONCE
 from engine.core.resolve import ResolvedModel
 from engine.core.strategies import STRATEGIES
 from engine.tasks.base import (
@@ -124,15 +125,26 @@ def transformer_layers(backbone: nn.Module) -> list[nn.Module]:
     raise ConfigError("Could not find this model's layer stack; choose the 'lora', 'full' or 'frozen' strategy.")
 
 
-def batched_texts(fn, tokenizer: Any, texts: Sequence[str], max_length: int, **kw: Any) -> np.ndarray:
-    """``fn`` over tokenised texts in length-sorted batches (little padding), rows in the input order."""
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
-    order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
+def batched_texts(
+    fn, tokenizer: Any, texts: Sequence[str], max_length: int, on_batch: Callable | None = None, **kw: Any
+) -> np.ndarray:
+    """``fn`` over tokenised texts in length-sorted batches (little padding), rows in the input order.
 
-    def make_batch(idx: list[int]) -> dict[str, torch.Tensor]:
-        return tokenizer.pad([{k: encoded[k][i] for k in encoded.keys()} for i in idx], return_tensors="pt")
+    ``TEXTS_TOKENISED_AT_ONCE`` texts are tokenised and sorted at a time, so memory stays bounded on a large
+    split (``texts[a:b]`` of texts in Arrow reads just those)."""
+    n = len(texts)
+    parts = []
+    for start in range(0, max(n, 1), TEXTS_TOKENISED_AT_ONCE):
+        lot = list(texts[start : start + TEXTS_TOKENISED_AT_ONCE])
+        encoded = tokenizer(lot, truncation=True, max_length=max_length) if lot else {"input_ids": []}
+        order = sorted(range(len(lot)), key=lambda i, ids=encoded["input_ids"]: len(ids[i]))
 
-    return batched(fn, len(texts), make_batch, order, **kw)
+        def make_batch(idx: list[int], encoded=encoded) -> dict[str, torch.Tensor]:
+            return tokenizer.pad([{k: encoded[k][i] for k in encoded.keys()} for i in idx], return_tensors="pt")
+
+        progress = None if on_batch is None else lambda done, _, start=start: on_batch(start + done, n)
+        parts.append(batched(fn, len(lot), make_batch, order, on_batch=progress, **kw))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def predict_proba(

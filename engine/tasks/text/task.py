@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 from engine.core.catalog import find
-from engine.core.policy import TEXT_INFERENCE_BATCH, choose_max_length
+from engine.core.policy import MAX_LENGTH_SAMPLE, TEXT_INFERENCE_BATCH, TEXTS_TOKENISED_AT_ONCE, choose_max_length
 from engine.core.resolve import ResolvedModel
 from engine.core.strategies import lora_targets
 from engine.core.workspace import fingerprint
+from engine.data.large import ArrowTexts
 from engine.tasks.base import Datasets, ListDataset, LoadedModel, Task, hf_model_type
 from engine.tasks.text.model import (
     TextClassifier,
@@ -27,6 +28,7 @@ from engine.tasks.text.model import (
     save_classifier,
     transformer_layers,
 )
+from engine.tasks.text.tokens import encode_to_arrow
 
 USAGE = """With TransferLab:
 
@@ -58,8 +60,25 @@ def model_token_limit(model_config: Any, tokenizer: Any) -> int:
 
 
 def token_lengths(tokenizer: Any, texts: Sequence[str]) -> list[int]:
-    """Untruncated token counts (special tokens included) of the texts."""
-    return [len(ids) for ids in tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]]
+    """Untruncated token counts (special tokens included) of the texts, tokenised a lot at a time."""
+    lengths: list[int] = []
+    for start in range(0, len(texts), TEXTS_TOKENISED_AT_ONCE):
+        lot = list(texts[start : start + TEXTS_TOKENISED_AT_ONCE])
+        lengths += [len(ids) for ids in tokenizer(lot, truncation=False, verbose=False)["input_ids"]]
+    return lengths
+
+
+def length_sample(texts: Sequence[str], seed: int) -> Sequence[str]:
+    """The training texts whose token counts choose the max length: all, or a seeded sample of
+    ``MAX_LENGTH_SAMPLE`` of them (in their order).
+
+    >>> length_sample(["a", "b", "c"], seed=0)
+    ['a', 'b', 'c']
+    """
+    if len(texts) <= MAX_LENGTH_SAMPLE:
+        return texts
+    picked = np.sort(np.random.default_rng(seed).choice(len(texts), MAX_LENGTH_SAMPLE, replace=False))
+    return texts.take(picked) if isinstance(texts, ArrowTexts) else [texts[i] for i in picked]
 
 
 def encode(tokenizer: Any, texts: Sequence[str], labels: Sequence[int], max_length: int) -> ListDataset:
@@ -90,7 +109,7 @@ class TextTask(Task):
         self.tokenizer = load_tokenizer(resolved)
         backbone = load_backbone(resolved, pretrained=strategy.pretrained)
         limit = model_token_limit(backbone.config, self.tokenizer)
-        lengths = token_lengths(self.tokenizer, splits.train.texts)
+        lengths = token_lengths(self.tokenizer, length_sample(splits.train.texts, config.seed))
         self.max_length, note = choose_max_length(config.max_length, lengths, limit, device.kind)
         self.notes = [note] if note else []
         backbone = strategy.prepare(backbone, config, self)
@@ -127,9 +146,11 @@ class TextTask(Task):
         from transformers import DataCollatorWithPadding
 
         train, val = self.splits.train, self.splits.validation
+        # Texts in Arrow (a large file) are tokenised into Arrow on disk, the others into lists.
+        tokenise = encode_to_arrow if isinstance(train.texts, ArrowTexts) else encode
         return Datasets(
-            train=encode(self.tokenizer, train.texts, train.labels, self.max_length),
-            validation=encode(self.tokenizer, val.texts, val.labels, self.max_length),
+            train=tokenise(self.tokenizer, train.texts, train.labels, self.max_length),
+            validation=tokenise(self.tokenizer, val.texts, val.labels, self.max_length),
             collator=DataCollatorWithPadding(self.tokenizer),
             processing_class=self.tokenizer,
             sampling="group_by_length",  # batches of similar length pad little
@@ -153,7 +174,8 @@ class TextTask(Task):
 
     @staticmethod
     def example_columns(part) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
-        return {"text": list(part.texts)}, {}
+        # Texts in Arrow stay there: predictions.csv is written a lot of rows at a time.
+        return {"text": part.texts if isinstance(part.texts, ArrowTexts) else list(part.texts)}, {}
 
     @staticmethod
     def load(model_dir: Path, device: str | torch.device = "cpu", precision: str = "fp32") -> TextModel:
