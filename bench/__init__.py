@@ -14,4 +14,7 @@ Measures, in one run on one machine, on the bundled MiniLM and the demo spam e-m
 and, on a GPU, the model FLOPs utilisation of a BERT-base-sized full fine-tuning. Every figure is
 a median of repeats after a warm-up, with min and max. It prints a table and writes
 ``bench/results.json``; ``--quick`` runs the whole thing on a tiny model in well under two minutes.
+``--data FILE`` measures on a user's labeled file instead of the e-mails, and ``--only padding,...``
+a subset of the figures (``bench/selection.py``); ``python -m bench.short_texts`` writes a CSV of short
+public reviews, where figure 2's dynamic padding has something to save.
 """

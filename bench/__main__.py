@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.figures import ROOT, SPAM, Plan
+from bench.selection import FIGURES, PlanError, fit_plan, parse_only, training_examples_needed
 
 DEFAULT_OUT = ROOT / "bench" / "results.json"
 
@@ -23,8 +24,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure TransferLab's training and inference speed on the bundled MiniLM and the demo spam "
-        "e-mails, print a table and write every figure to a JSON file.",
+        "e-mails (or your own labeled file: --data), print a table and write every figure to a JSON file.",
     )
+    parser.add_argument(
+        "--data",
+        default=None,
+        metavar="FILE",
+        help="A labeled file to measure on instead of the demo e-mails (any format training reads: CSV, TSV, "
+        "JSON/JSONL, Parquet, Excel). The figures use the engine's own seeded split of it, capped by what it holds.",
+    )
+    parser.add_argument("--text-column", default=None, metavar="NAME", help="--data's text column (guessed if unset).")
+    parser.add_argument(
+        "--label-column", default=None, metavar="NAME", help="--data's label column (guessed if unset)."
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        metavar="FIG,FIG",
+        help=f"Measure only these figures: {', '.join(FIGURES)} (inference also runs padding, whose model it "
+        "loads). The others show as 'not run'.",
+    )
+    parser.add_argument("--threads", type=int, default=None, metavar="N", help="torch's CPU threads (default: all).")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -96,7 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="A,B",
         help="recommended (what TransferLab recommends at each size) or any TransferLab strategy.",
     )
-    ad.add_argument("--threads", type=int, default=None, metavar="N", help="torch's CPU threads (default: all).")
     ad.add_argument("--workdir", default=None, metavar="DIR", help="Keep the adaptations here, to reuse in later runs.")
     ad.add_argument(
         "--table",
@@ -111,7 +130,7 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
-def make_plan(args: argparse.Namespace) -> Plan:
+def make_plan(args: argparse.Namespace, figures: tuple[str, ...] = tuple(FIGURES)) -> Plan:
     if args.repeats < 1:
         raise SystemExit("--repeats must be 1 or more")
     plan = Plan(repeats=args.repeats)
@@ -133,7 +152,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         plan.train_size = args.train_size
     if args.test_size is not None:
         plan.test_size = args.test_size
-    needed = plan.batch_size * (plan.warmup + plan.repeats * plan.window)
+    needed = training_examples_needed(plan, figures)
     if plan.train_size < needed:
         raise SystemExit(f"--train-size must be at least {needed} for {plan.repeats} repeats")
     return plan
@@ -172,7 +191,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--few-shot takes one --seeds count")
         args.seeds = args.seeds[0] if args.seeds else 3
         return fewshot.main(args)
-    plan = make_plan(args)
+    try:
+        figures_run = parse_only(args.only)
+    except PlanError as exc:
+        raise SystemExit(str(exc)) from None
+    plan = make_plan(args, figures_run)
+    data = Path(args.data).expanduser() if args.data else SPAM
+    if not data.exists():
+        raise SystemExit(f"--data: {data} does not exist")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     out = Path(args.out)
@@ -190,19 +216,28 @@ def main(argv: list[str] | None = None) -> int:
         from transformers.utils import logging as hf_logging
 
         from bench import figures
-        from bench.measure import CpuMeter, machine, matmul_peak
+        from bench.measure import machine, matmul_peak
+        from engine.core.errors import TransferLabError
 
         hf_logging.set_verbosity_error()
+        source = _shown(data)
+        progress(f"reading {source}")
         model, model_label = "minilm", "MiniLM (minilm)"
+        try:
+            splits = figures.load_data(plan, model, data, args.text_column, args.label_column)
+            available = {k: len(getattr(splits, k)) for k in ("train", "validation", "test")}
+            plan, caps = fit_plan(plan, available, figures_run, source)
+        except (TransferLabError, PlanError) as exc:
+            raise SystemExit(str(exc)) from None
+        for note in caps:
+            progress(f"capped: {note}")
         if plan.quick:
             from bench.tiny import build_tiny_bert
-            from engine.data.text import load_text_dataset
 
-            texts = load_text_dataset(SPAM).texts[:500]
-            model = str(build_tiny_bert(workdir / "tiny-bert", texts, plan.max_length))
+            model = str(build_tiny_bert(workdir / "tiny-bert", splits.train.texts[:500], plan.max_length))
             model_label = "a tiny 2-layer BERT built on the fly (--quick)"
-        progress(f"loading {model_label} and the demo data")
-        b = figures.prepare(plan, args.device, model, SPAM, workdir)
+        progress(f"loading {model_label}")
+        b = figures.prepare(plan, args.device, model, splits, data, workdir, threads=args.threads)
         results = {
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -210,7 +245,12 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine(b.device),
             "setup": {
                 "model": model_label,
-                "data": str(SPAM.relative_to(ROOT)),
+                "data": source,
+                "text_column": b.text_column,
+                "label_column": b.label_column,
+                "classes": b.label_names,
+                "figures": list(figures_run),
+                "capped": caps,
                 "train_examples": len(b.train),
                 "validation_examples": len(b.validation),
                 "test_examples": len(b.test),
@@ -221,11 +261,14 @@ def main(argv: list[str] | None = None) -> int:
                 "plan": asdict(plan),
             },
             "figures": {},
+            "not_run": [name for name in FIGURES if name not in figures_run],
         }
         f = results["figures"]
-        progress("matmul peak")
-        sizes = plan.matmul_sizes if b.device.kind == "cpu" or plan.quick else (4096, 8192)
-        results["matmul_peak"] = matmul_peak(b.device.kind, sizes, plan.matmul_tries)
+        gpu_figure = b.device.kind == "cuda" and args.only is None
+        if "overhead" in figures_run or gpu_figure:
+            progress("matmul peak")
+            sizes = plan.matmul_sizes if b.device.kind == "cpu" or plan.quick else (4096, 8192)
+            results["matmul_peak"] = matmul_peak(b.device.kind, sizes, plan.matmul_tries)
 
         def measure(key: str, title: str, fn, *fn_args):
             progress(title)
@@ -236,15 +279,21 @@ def main(argv: list[str] | None = None) -> int:
             f[key] = figure
             return value
 
-        measure("overhead", "figure 1: engine vs bare PyTorch loop (full fine-tuning)", figures.figure_overhead, b)
-        f["flops"] = figures.figure_flops(f["overhead"], results["matmul_peak"])
-        _, model_dir = measure(
-            "padding", "figure 2: engine vs standard recipe (one LoRA epoch each)", figures.figure_padding, b
-        )
-        measure("inference", "figure 6: inference with engine.predict", figures.figure_inference, b, model_dir)
-        measure("frozen_cache", "figure 3: frozen, cached features vs backbone every epoch", figures.figure_frozen, b)
-        measure("lora_vs_full", "figure 4: lora vs full, each in a fresh process", figures.figure_lora_full, b)
-        if b.device.kind == "cuda":
+        if "overhead" in figures_run:
+            title = "figure 1: engine vs bare PyTorch loop (full fine-tuning)"
+            measure("overhead", title, figures.figure_overhead, b)
+            f["flops"] = figures.figure_flops(f["overhead"], results["matmul_peak"])
+        if "padding" in figures_run:
+            title = "figure 2: engine vs standard recipe (one LoRA epoch each)"
+            _, model_dir = measure("padding", title, figures.figure_padding, b)
+        if "inference" in figures_run:
+            measure("inference", "figure 6: inference with engine.predict", figures.figure_inference, b, model_dir)
+        if "frozen" in figures_run:
+            title = "figure 3: frozen, cached features vs backbone every epoch"
+            measure("frozen_cache", title, figures.figure_frozen, b)
+        if "lora_full" in figures_run:
+            measure("lora_vs_full", "figure 4: lora vs full, each in a fresh process", figures.figure_lora_full, b)
+        if gpu_figure:
             measure(
                 "bert_base_gpu",
                 "GPU: BERT-base-sized full fine-tuning",
@@ -255,19 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             progress("profile of full fine-tuning steps")
             results["profile"] = figures.profile_full(b, out.parent / "profile.txt")
-        from bench.report import table, targets
+        from bench.report import ratios, table, targets
 
-        results["ratios"] = {
-            "engine_overhead_percent": f["overhead"]["overhead_percent"]["median"],
-            "engine_vs_standard_samples_per_second": f["padding"]["speedup"],
-            "engine_minus_standard_accuracy": f["padding"]["accuracy_difference"],
-            "frozen_cached_speedup": f["frozen_cache"]["speedup"]["median"],
-            "lora_over_full_samples_per_second": f["lora_vs_full"]["throughput_ratio_lora_over_full"],
-            "full_over_lora_peak_memory": f["lora_vs_full"]["memory_ratio_full_over_lora"],
-            "training_fraction_of_matmul_peak": f["flops"]["fraction_of_peak"]["median"],
-        }
-        if "bert_base_gpu" in f:
-            results["ratios"]["bert_base_gpu_mfu"] = f["bert_base_gpu"]["mfu"]["median"]
+        results["ratios"] = ratios(f)
         results["targets"] = targets(results)
         results["seconds"] = time.time() - started
         results["other_processes_cpu_share"] = run_meter.others_share()
@@ -286,6 +325,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _shown(path: Path) -> str:
+    """The data file as the results name it: relative to the repository when it is inside it."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 if __name__ == "__main__":

@@ -99,6 +99,9 @@ class Bench:
     validation: Part
     test: Part
     workdir: Path
+    data: Path = SPAM  # the labeled file the subsets come from (python -m bench --data)
+    text_column: str | None = None
+    label_column: str | None = None
     _runs: int = field(default=0, repr=False)
 
     # --- pieces the engine uses ---------------------------------------------------------------
@@ -106,7 +109,9 @@ class Bench:
         from engine.core.config import TrainConfig
 
         values = {
-            "data": str(SPAM),
+            "data": str(self.data),
+            "text_column": self.text_column,
+            "label_column": self.label_column,
             "model": self.model_path,
             "strategy": strategy,
             "batch_size": self.plan.batch_size,
@@ -169,17 +174,27 @@ class Bench:
         return self.sync if self.device.kind == "cuda" else None
 
 
-def prepare(plan: Plan, device_preference: str, model: str, data: Path, workdir: Path) -> Bench:
-    """Load the demo data the way training does (the engine's seeded split) and take the subsets."""
+def load_data(plan: Plan, model: str, data: Path, text_column: str | None = None, label_column: str | None = None):
+    """The labeled file split the way training splits it (``engine.training.trainer.load_splits``, seeded)."""
     from engine.core.config import TrainConfig
+    from engine.training.trainer import load_splits
+
+    config = TrainConfig(
+        data=str(data), model=model, strategy="full", seed=plan.seed, text_column=text_column, label_column=label_column
+    )
+    return load_splits(config)[0]
+
+
+def prepare(
+    plan: Plan, device_preference: str, model: str, splits, data: Path, workdir: Path, threads: int | None = None
+) -> Bench:
+    """Take the subsets of the engine's split (``load_data``) that the figures train and test on."""
     from engine.core.resolve import resolve_model
     from engine.tasks.text.model import load_tokenizer
     from engine.training.device import choose_device
-    from engine.training.trainer import load_splits
 
-    device = choose_device(device_preference)
+    device = choose_device(device_preference, threads=threads)
     resolved = resolve_model(model)
-    splits, _notes = load_splits(TrainConfig(data=str(data), model=model, strategy="full", seed=plan.seed))
     return Bench(
         plan=plan,
         device=device,
@@ -192,6 +207,9 @@ def prepare(plan: Plan, device_preference: str, model: str, data: Path, workdir:
         validation=_sample(splits.validation, plan.validation_size, plan.seed),
         test=_sample(splits.test, plan.test_size, plan.seed),
         workdir=workdir,
+        data=Path(data),
+        text_column=splits.train.text_column,
+        label_column=splits.train.label_column,
     )
 
 
@@ -545,6 +563,8 @@ def figure_lora_full(b: Bench) -> dict[str, Any]:
             "train": asdict(b.train),
             "validation": asdict(b.validation),
             "workdir": str(b.workdir / f"child-{strategy}"),
+            "threads": b.device.threads,
+            "data": [str(b.data), b.text_column, b.label_column],
         }
         spec_path = b.workdir / f"child-{strategy}.json"
         result_path = b.workdir / f"child-{strategy}-result.json"
@@ -580,7 +600,7 @@ def measure_in_child(spec: dict[str, Any]) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     b = Bench(
         plan=plan,
-        device=choose_device(spec["device"]),
+        device=choose_device(spec["device"], threads=spec["threads"]),
         device_preference=spec["device"],
         model_name=spec["model_name"],
         model_path=spec["model_path"],
@@ -590,6 +610,9 @@ def measure_in_child(spec: dict[str, Any]) -> dict[str, Any]:
         validation=Part(**spec["validation"]),
         test=Part([], []),
         workdir=workdir,
+        data=Path(spec["data"][0]),
+        text_column=spec["data"][1],
+        label_column=spec["data"][2],
     )
     strategy = spec["strategy"]
     steps = plan.warmup + plan.repeats * plan.window

