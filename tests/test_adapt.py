@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import FILLER, TOPICS, make_rows, write_csv
 
+from bench import floors
 from engine.adapt.__main__ import main, prepare_adaptation
 from engine.adapt.run import adapt
 from engine.core.adaptation import ADAPTATION_FILE, AdaptConfig, heldout_count, list_adapted_models
@@ -206,12 +207,15 @@ def test_cli_refuses_a_folder_that_holds_other_files(tmp_path, workspace, tiny_b
 
 @pytest.mark.slow
 def test_minilm_adaptation_lowers_heldout_masked_lm_loss(tmp_path, workspace):
-    """The real MiniLM, a short masked-LM adaptation on the demo e-mails: the held-out loss drops."""
-    root = Path(__file__).resolve().parent.parent
-    out = tmp_path / "adapt"
-    args = ("--method", "mlm", "--strategy", "lora", "--max-steps", "60", "--max-length", "64", "--heldout", "0.05")
-    assert run_adapt(out, root / "data" / "spam_emails.csv", Path("minilm"), *args) == 0
-    metrics = RunDir(out).metrics()
+    """The real MiniLM, a short masked-LM adaptation (LoRA) on demo e-mails: the held-out loss drops.
+    1,200 e-mails cut to 48 tokens, 60 held out, 40 steps (bench.floors.ADAPT), one thread."""
+    result = floors.adapt(tmp_path, threads=1)
+    assert result["exit_code"] == 0
+    metrics = result["metrics"]
+    assert metrics["steps"] == floors.ADAPT["max_steps"] and metrics["texts"]["heldout"] == 60
+    # python -m bench.floors adapt --seeds 42-44 --threads 1 (a new draw of the e-mails each): the loss
+    # dropped 0.104, 0.139, 0.096 (7.03-7.09 before); the floor (unchanged) is half the smallest drop.
     assert metrics["loss_after"] < metrics["loss_before"] - 0.05, metrics
+    out = tmp_path / "adapt"
     loaded = resolve_model(str(out))
     assert loaded.path == str((out / "model").resolve())

@@ -23,6 +23,7 @@ MODULES = sorted(
     "engine.report.examples",
     "engine.adapt.batches",
     "engine.adapt.card",
+    "bench.floors",
 ]
 
 
