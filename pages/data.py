@@ -235,17 +235,10 @@ def show_dataset(path: str) -> None:
         st.warning(md(warning))
 
     columns = [str(c) for c in df.columns]
-    try:
-        guessed: tuple[str | None, str | None] = guess_columns(df, source=Path(path).name)
-    except TransferLabError as exc:
-        if len(columns) < 2:
-            show_error(exc)
-            return
-        st.info(f"{md(exc)} Pick the columns below.")
-        guessed = (None, None)
-
-    st.subheader("Columns")
-    text_column, label_column = pick_columns(path, columns, guessed)
+    chosen = choose_columns(path, df)
+    if chosen is None:
+        return
+    text_column, label_column = chosen
 
     st.subheader("Preview")
     st.caption(f"{len(df):,} rows, {len(columns)} columns (the first 50 rows; row numbers as in your file).")
@@ -281,6 +274,22 @@ def show_dataset(path: str) -> None:
     st.page_link("pages/model.py", label="Next: choose a model and a strategy", icon=":material/arrow_forward:")
 
 
+def choose_columns(path: str, table) -> tuple[str, str] | None:
+    """The text and label columns: guessed from ``table`` (the file, or its first rows) and offered for the user to
+    change; None, with the reason shown, when the table has fewer than two columns."""
+    columns = [str(c) for c in table.columns]
+    try:
+        guessed: tuple[str | None, str | None] = guess_columns(table, source=Path(path).name)
+    except TransferLabError as exc:
+        if len(columns) < 2:
+            show_error(exc)
+            return None
+        st.info(f"{md(exc)} Pick the columns below.")
+        guessed = (None, None)
+    st.subheader("Columns")
+    return pick_columns(path, columns, guessed)
+
+
 def show_large_dataset(path: str) -> None:
     """A table too large to read whole: its first rows, and the counts of one pass over it (as training reads it)."""
     mtime = Path(path).stat().st_mtime
@@ -289,17 +298,10 @@ def show_large_dataset(path: str) -> None:
     except TransferLabError as exc:
         show_error(exc)
         return
-    columns = [str(c) for c in sample.columns]
-    try:
-        guessed: tuple[str | None, str | None] = guess_columns(sample, source=Path(path).name)
-    except TransferLabError as exc:
-        if len(columns) < 2:
-            show_error(exc)
-            return
-        st.info(f"{md(exc)} Pick the columns below.")
-        guessed = (None, None)
-    st.subheader("Columns")
-    text_column, label_column = pick_columns(path, columns, guessed)
+    chosen = choose_columns(path, sample)
+    if chosen is None:
+        return
+    text_column, label_column = chosen
     st.subheader("Preview")
     st.caption(
         f"The first {len(sample):,} rows of a {fmt.size(Path(path).stat().st_size)} file (row numbers as in your "

@@ -19,6 +19,7 @@ import pandas as pd
 from engine.core.errors import DataError
 from engine.core.formats import SUPPORTED_TABLES, TABLE_FORMATS
 from engine.data.cells import cell, records_frame
+from engine.data.columns import guess_columns
 from engine.data.tables import ENCODINGS, csv_error_message, delimiter, extra_values_error, jsonl_record, read_table
 
 CHUNK_ROWS = 50_000
@@ -112,3 +113,13 @@ def first_rows(path: str | Path, rows: int) -> pd.DataFrame:
         except UnicodeDecodeError:
             continue
     raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+def first_chunk_columns(
+    chunk: pd.DataFrame, text_column: str | None, label_column: str | None, source: str
+) -> tuple[tuple[str, str], str]:
+    """The text and label columns of a file read in chunks, from its first non-empty chunk (its columns renamed
+    to strings, in place; empty "Unnamed: N" columns left out of the guess), and what its rows are called."""
+    chunk.columns = [str(c) for c in chunk.columns]
+    unnamed = [c for c in chunk.columns if c.startswith("Unnamed: ") and chunk[c].isna().all()]
+    return guess_columns(chunk.drop(columns=unnamed), text_column, label_column, source), chunk.index.name or "row"

@@ -35,8 +35,8 @@ import pyarrow as pa
 from engine.core.errors import DataError
 from engine.core.formats import TABLE_FORMATS, large_table_bytes
 from engine.core.workspace import cache_dir
-from engine.data.chunks import CHUNK_ROWS, STREAMED_FORMATS, cleaned, read_chunks
-from engine.data.columns import guess_columns, looks_like_free_text
+from engine.data.chunks import CHUNK_ROWS, STREAMED_FORMATS, cleaned, first_chunk_columns, read_chunks
+from engine.data.columns import looks_like_free_text
 from engine.data.dataset import imbalance_warning, sort_label_names
 from engine.data.tables import (
     ENCODINGS,
@@ -315,10 +315,7 @@ def _load(path, fmt, encoding, text_column, label_column, label_names) -> ArrowT
             if columns is None:
                 if not len(chunk):
                     continue
-                chunk.columns = [str(c) for c in chunk.columns]
-                unnamed = [c for c in chunk.columns if c.startswith("Unnamed: ") and chunk[c].isna().all()]
-                columns = guess_columns(chunk.drop(columns=unnamed), text_column, label_column, path.name)
-                kind = chunk.index.name or "row"
+                columns, kind = first_chunk_columns(chunk, text_column, label_column, path.name)
             n = len(chunk)
             rows = chunk.index.to_numpy(dtype=np.int64)
             state.add(cleaned(chunk.get(columns[0]), n), cleaned(chunk.get(columns[1]), n), rows)

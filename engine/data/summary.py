@@ -28,8 +28,8 @@ import numpy as np
 
 from engine.core.errors import DataError
 from engine.core.formats import SUPPORTED_TABLES, TABLE_FORMATS
-from engine.data.chunks import CHUNK_ROWS, cleaned, read_chunks
-from engine.data.columns import guess_columns, looks_like_free_text
+from engine.data.chunks import CHUNK_ROWS, cleaned, first_chunk_columns, read_chunks
+from engine.data.columns import looks_like_free_text
 from engine.data.dataset import imbalance_warning, sort_label_names
 from engine.data.tables import ENCODING_NAMES, ENCODINGS, is_text_lines, read_table
 from engine.data.text import (
@@ -100,12 +100,7 @@ def _one_pass(path: Path, fmt: str, encoding: str, text_column: str | None, labe
         if columns is None:
             if not len(chunk):
                 continue
-            chunk.columns = [str(c) for c in chunk.columns]
-            sample = chunk.drop(
-                columns=[c for c in chunk.columns if c.startswith("Unnamed: ") and chunk[c].isna().all()]
-            )
-            columns = guess_columns(sample, text_column, label_column, path.name)
-            kind = chunk.index.name or "row"
+            columns, kind = first_chunk_columns(chunk, text_column, label_column, path.name)
         texts = cleaned(chunk.get(columns[0]), len(chunk))
         names = cleaned(chunk.get(columns[1]), len(chunk))
         index = chunk.index.tolist()
