@@ -28,13 +28,12 @@ from engine.core.baselines import baseline_summary, baseline_warning
 from engine.core.config import TrainConfig, add_config_arguments, config_from_args
 from engine.core.distributed import World, current_world, launch
 from engine.core.errors import ConfigError, TransferLabError, storage_problem
-from engine.core.hardware import max_concurrent_runs, pinned_gpus, slots_needed
 from engine.core.jobs import hold_run, prepare_run
 from engine.core.logs import add_verbose_flag, setup_logging, stop_on_sigterm
 from engine.core.rundir import FollowerRunDir, RunDir
 from engine.core.tracking import TRACKERS, tracking_record
 from engine.training.trainer import resume_hint, train
-from engine.worker import wait_for_slot, wait_for_slots
+from engine.worker import hold_devices, wait_for_slot
 
 log = logging.getLogger("engine.train")
 
@@ -151,12 +150,12 @@ def main(argv: list[str] | None = None) -> int:
             config, run, resume = opened
         else:
             config, run, resume = open_run(args, world, held)
-            slots = wait_for_slots(run, count=slots_needed(config))
-            if slots is None:
+            devices = hold_devices(run, config)
+            if devices is None:
                 log.warning("Cancelled while waiting for the device. %s", resume_hint(run))
                 return 3
-            held.extend(fd for _, fd in slots)
-            gpus = pinned_gpus([i for i, _ in slots]) if max_concurrent_runs() > 1 else {}
+            held.extend(devices[0])
+            gpus = devices[1]
             if config.devices > 1:  # torchrun trains it; this process keeps the lock and the slots
                 return _report(run, launch(run.path, config.devices, resume, env=gpus))
             os.environ.update(gpus)

@@ -116,6 +116,16 @@ def wait_for_slots(run: RunDir, queued_at: float | None = None, count: int = 1) 
         time.sleep(POLL_SECONDS)
 
 
+def hold_devices(run: RunDir, config, queued_at: float | None = None) -> tuple[list[int], dict[str, str]] | None:
+    """Wait for the device slots a job needs and take them: their locked fds (kept open while it trains) and the
+    environment that pins it to their GPUs; None when it was cancelled while waiting."""
+    slots = wait_for_slots(run, queued_at, slots_needed(config))
+    if slots is None:
+        return None
+    gpus = pinned_gpus([i for i, _ in slots]) if max_concurrent_runs() > 1 else {}
+    return [fd for _, fd in slots], gpus
+
+
 def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = None) -> int:
     run = RunDir(Path(run_dir).resolve())
     if not run.config_path.exists():
@@ -136,18 +146,18 @@ def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = 
         queued_at = run.status().get("queued_at")  # when the launcher queued it
 
     log.info("worker %d: %s%s", os.getpid(), run.path, " (resume)" if resume else "")
-    slots: list[tuple[int, int]] | None = None
+    held: list[int] = []
     try:
         try:
             config = job_settings(run.config_path)
         except TransferLabError as exc:
             run.set_status("failed", f"The run's settings cannot be read: {exc}")
             return 2
-        slots = wait_for_slots(run, queued_at, slots_needed(config))
-        if slots is None:
+        devices = hold_devices(run, config, queued_at)
+        if devices is None:
             return 3
+        held, gpus = devices
         run.set_status("running", "Starting", session_started_at=time.time())
-        gpus = pinned_gpus([i for i, _ in slots]) if max_concurrent_runs() > 1 else {}
         if isinstance(config, TrainConfig) and config.devices > 1:
             return launch(run.path, config.devices, resume, env=gpus)  # torchrun trains it, rank 0 writes
         os.environ.update(gpus)  # before torch sees CUDA in this process
@@ -181,7 +191,7 @@ def run_worker(run_dir: str | Path, resume: bool = False, lock_fd: int | None = 
                 run.set_status("failed", "The training process stopped without finishing the run.")
             except OSError as exc:  # a full or read-only disk; the pages say it from the process being gone
                 log.error("Could not record the run's status: %s", exc)
-        for _, fd in slots or []:
+        for fd in held:
             os.close(fd)
 
 

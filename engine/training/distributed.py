@@ -85,7 +85,7 @@ def _objects_group():
     cannot carry objects without a GPU round trip)."""
     import torch.distributed as dist
 
-    return None if dist.get_backend() == "gloo" else _gloo()
+    return None if "gloo" in str(dist.get_backend()) else _gloo()
 
 
 _GLOO: list[Any] = []
