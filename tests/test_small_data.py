@@ -54,6 +54,29 @@ def test_head_with_one_example_per_class_fits_without_cross_validation():
     assert (np.eye(3) @ fit.weight.T + fit.bias).argmax(1).tolist() == [0, 1, 2]
 
 
+def test_head_on_many_examples_searches_on_a_sample_then_fits_every_example(monkeypatch):
+    """Beyond HEAD_CV_ROWS examples the 55 fits of the search run on a sample keeping each class (a rare
+    one with 5 for the folds), and the chosen C is fitted on all of them: the same weights as scikit-learn on all."""
+    from sklearn.linear_model import LogisticRegression
+
+    from engine.training import head
+
+    monkeypatch.setattr(head, "HEAD_CV_ROWS", 200)
+    rng = np.random.default_rng(2)
+    y = np.r_[[0] * 600, [1] * 394, [2] * 6]
+    x = rng.normal(size=(1000, 5)) + np.eye(5)[y] * 1.5
+    fitted_rows = []
+    fit_one = head._fit
+    monkeypatch.setattr(head, "_fit", lambda x, y, C, n: fitted_rows.append(len(y)) or fit_one(x, y, C, n))
+    fit = fit_head(x, y, n_classes=3, seed=0)
+    assert fit.folds == 5 and fit.cv_rows == 120 + 79 + 5  # by share, and 5 of the rare class (share: 1)
+    assert max(fitted_rows[:-1]) < 200 and fitted_rows[-1] == 1000  # the search on the sample, then all
+    assert fit.weight.dtype == np.float32
+    reference = LogisticRegression(C=fit.C, max_iter=3000).fit(normalise(x), y).predict_proba(normalise(x))
+    logits = normalise(x) @ fit.weight.T + fit.bias
+    np.testing.assert_allclose(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), reference, atol=1e-3)
+
+
 # --- splits ------------------------------------------------------------------------------------------
 def test_small_data_holds_out_no_validation_split_and_says_so(tmp_path):
     data = write_csv(tmp_path / "small.csv", make_rows(10))  # 8 per class left after the test split

@@ -12,7 +12,7 @@ from engine.core.hardware import (
     threads_for,
     trains_on_gpu,
 )
-from engine.core.policy import HEAD_CS, HEAD_CV_FOLDS, MAX_EVALUATIONS, holds_out_validation
+from engine.core.policy import HEAD_CS, HEAD_CV_FOLDS, HEAD_CV_ROWS, MAX_EVALUATIONS, holds_out_validation
 from engine.core.strategies import STRATEGIES
 from engine.core.words import about_duration, format_bytes
 
@@ -108,9 +108,10 @@ def head_seconds(config: Any, n_train: int, feature_dim: int, num_labels: int) -
         return 0.0
     per_class = n_train / max(1, num_labels)
     folds = min(HEAD_CV_FOLDS, int(per_class)) if per_class >= 2 else 0
-    fits = len(HEAD_CS) * folds + 1
+    searched = min(n_train, HEAD_CV_ROWS)  # the search cross-validates on a sample beyond HEAD_CV_ROWS
+    rows_fitted = searched * len(HEAD_CS) * folds + n_train  # the search's fits, then one on every example
     classes = num_labels if num_labels > 2 else 1
-    return HEAD_SECONDS_PER_UNIT * n_train * feature_dim * classes * fits
+    return HEAD_SECONDS_PER_UNIT * rows_fitted * feature_dim * classes
 
 
 def finish(

@@ -41,6 +41,7 @@ from engine.core.metrics import classification_metrics
 from engine.core.policy import HEAD_CS, HEAD_CV_FOLDS, HEAD_MAX_ITER
 from engine.core.tasks import TaskInfo
 from engine.data.dataset import LabeledDataset, Splits
+from engine.training.head import sample_per_class
 
 log = logging.getLogger(__name__)
 SCORES = ("accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci")
@@ -101,25 +102,6 @@ def classical_baseline(
         "train_examples": len(used),
         "of_train_examples": len(train),
     }
-
-
-def sample_per_class(labels: Sequence[int], limit: int, seed: int = 0) -> list[int]:
-    """Indices of at most ``limit`` examples, each class keeping its share (at least one example), in
-    their original order; every index when there are no more than ``limit``.
-
-    >>> sample_per_class([0] * 90 + [1] * 10, 20)[-2:], len(sample_per_class([0] * 90 + [1] * 10, 20))
-    ([90, 94], 20)
-    """
-    labels = np.asarray(labels, dtype=int)
-    if len(labels) <= limit:
-        return list(range(len(labels)))
-    rng = np.random.default_rng(seed)
-    kept = []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        share = max(1, round(limit * len(members) / len(labels)))
-        kept.append(rng.choice(members, size=min(share, len(members)), replace=False))
-    return sorted(int(i) for i in np.concatenate(kept))
 
 
 def logistic_regression(

@@ -76,7 +76,13 @@ def _fit_head(ctx: RunContext, features: dict[str, np.ndarray]) -> dict[str, Any
     labels = ctx.splits.label_names
     fit = fit_head(features["train"], ctx.splits.train.labels, len(labels), seed=ctx.config.seed)
     ctx.task.classifier.set_head(fit.weight, fit.bias)
-    head = {"C": fit.C, "folds": fit.folds, "cv_accuracy": fit.cv_accuracy, "cv_log_loss": fit.cv_log_loss}
+    head = {
+        "C": fit.C,
+        "folds": fit.folds,
+        "cv_accuracy": fit.cv_accuracy,
+        "cv_log_loss": fit.cv_log_loss,
+        "cv_rows": fit.cv_rows,
+    }
     ctx.run.append_event({"type": "head", **head})
     if len(ctx.splits.validation):
         probs = _probs(ctx.task.classifier, features["validation"], ctx.device.kind)
@@ -90,9 +96,11 @@ def _fit_head(ctx: RunContext, features: dict[str, np.ndarray]) -> dict[str, Any
 
 def _head_note(head: dict[str, Any], n_train: int) -> str:
     if head["folds"]:
+        rows = head.get("cv_rows") or n_train
+        on = "them" if rows >= n_train else f"a sample of {rows:,} of them keeping each class's share"
         return (
             f"The classifier on top was fitted to convergence on all {n_train:,} training examples; its "
-            f"regularisation was chosen by {head['folds']}-fold cross-validation on them "
+            f"regularisation was chosen by {head['folds']}-fold cross-validation on {on} "
             f"(cross-validated accuracy {head['cv_accuracy']:.3f})."
         )
     return f"The classifier on top was fitted to convergence on all {n_train:,} training examples."
