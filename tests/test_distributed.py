@@ -88,6 +88,20 @@ def test_two_processes_under_torchrun_give_one_process_results_in_one_run_direct
     assert done.stderr.count("validation: accuracy") == len([e for e in events(run) if e["type"] == "eval"])
 
 
+def test_a_file_read_through_arrow_trains_on_two_processes_like_the_whole_file_on_one(topics, one_process):
+    """Past TRANSFERLAB_LARGE_TABLE_BYTES a file is read into memory-mapped Arrow (engine.data.large) and its
+    token ids too: each process reads and tokenises it, and the run is the whole-file run of one process."""
+    folder, data, model = topics
+    run = folder / "arrow-two"
+    done = train(*flags(data, model, run, devices="2"), env={"TRANSFERLAB_LARGE_TABLE_BYTES": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("into a memory-mapped Arrow file") == 1  # rank 0 alone logs
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] == one_process["steps"] and metrics["test_examples"] == one_process["test_examples"]
+    assert abs(metrics["accuracy"] - one_process["accuracy"]) <= 0.05
+    assert len(probabilities(run)) == metrics["test_examples"]
+
+
 def test_frozen_features_are_shared_among_processes_and_gathered_in_order(topics):
     folder, data, model = topics
     frozen = {"strategy": "frozen"}

@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import atexit
+import logging
 import mmap
 import os
 import uuid
@@ -67,6 +68,8 @@ _HEAD_BYTES = 1 << 20  # the start of a text file, checked for binary data
 # Two 64-bit hashes of a text (pandas' SipHash with two keys): 128 bits, so two different texts of a few
 # million share both by chance with a probability of about 1e-26.
 _HASH_KEYS = ("transferlab-tx-1", "transferlab-tx-2")
+
+log = logging.getLogger(__name__)
 
 
 def is_large(path: str | Path) -> bool:
@@ -213,6 +216,7 @@ def load_large_text_dataset(
             encodings = ("utf-16",)
         elif b"\x00" in head:
             raise binary_error(path.name, fmt, head)
+    log.info("%s is read in one pass into a memory-mapped Arrow file (a large file: never held whole)", path.name)
     for encoding in encodings:
         try:
             data = _load(path, fmt, encoding, text_column, label_column, label_names)
