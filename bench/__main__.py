@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeats", type=int, default=3, metavar="N", help="Timed repeats per figure, after one warm-up."
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"Seed of the split, the samples, the initialisation and the batches (default {Plan.seed}): another "
+        "seed is another draw, to see how much an accuracy moves by chance.",
+    )
     parser.add_argument("--out", default=str(DEFAULT_OUT), metavar="PATH", help="Where to write the JSON results.")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="Where to run.")
     parser.add_argument(
@@ -152,6 +160,8 @@ def make_plan(args: argparse.Namespace, figures: tuple[str, ...] = tuple(FIGURES
         plan.train_size = args.train_size
     if args.test_size is not None:
         plan.test_size = args.test_size
+    if args.seed is not None:
+        plan.seed = args.seed
     needed = training_examples_needed(plan, figures)
     if plan.train_size < needed:
         raise SystemExit(f"--train-size must be at least {needed} for {plan.repeats} repeats")
