@@ -23,17 +23,20 @@ import dataclasses
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable
 
 from engine.core.baselines import baseline_summary, baseline_warning
 from engine.core.config import TrainConfig, add_config_arguments, config_from_args
-from engine.core.distributed import World, current_world, launch
+from engine.core.distributed import World, current_world, launch, waiting_signal_seconds
 from engine.core.errors import ConfigError, TransferLabError, storage_problem
+from engine.core.hardware import slots_needed
 from engine.core.jobs import hold_run, prepare_run
 from engine.core.logs import add_verbose_flag, setup_logging, stop_on_sigterm
 from engine.core.rundir import FollowerRunDir, RunDir
 from engine.core.tracking import TRACKERS, tracking_record
 from engine.training.trainer import resume_hint, train
-from engine.worker import hold_devices, wait_for_slot
+from engine.worker import hold_devices, wait_for_slots
 
 log = logging.getLogger("engine.train")
 
@@ -109,8 +112,25 @@ def _join(world: World, args: argparse.Namespace) -> None:
     join(world, "cuda" if torch.cuda.is_available() and args.device in (None, "auto", "cuda") else "cpu")
 
 
+def _still_waiting() -> Callable[[], None]:
+    """Rank 0's sign of life to the other processes while it waits for the device, every
+    ``waiting_signal_seconds``: a queued run may wait longer than they wait at a collective step."""
+    from engine.training.distributed import from_main
+
+    last = time.monotonic()
+
+    def tell() -> None:
+        nonlocal last
+        if time.monotonic() - last >= waiting_signal_seconds():
+            from_main({"waiting": True})
+            last = time.monotonic()
+
+    return tell
+
+
 def _distributed(args: argparse.Namespace, world: World, held: list[int]) -> tuple[TrainConfig, RunDir, bool] | None:
-    """Rank 0 opens the run and tells the others which it is (None on a process told of a problem)."""
+    """Rank 0 opens the run, waits for its device slots (one per GPU, as a worker would take) unless a launcher
+    holds them, and tells the others which run it is (None on a process told of a problem)."""
     from engine.training.distributed import from_main
 
     _join(world, args)
@@ -118,16 +138,18 @@ def _distributed(args: argparse.Namespace, world: World, held: list[int]) -> tup
         try:
             config, run, resume = open_run(args, world, held)
             if not args.launched:
-                slot = wait_for_slot(run)
-                if slot is None:
+                slots = wait_for_slots(run, None, slots_needed(config), while_waiting=_still_waiting())
+                if slots is None:
                     raise ConfigError(f"Cancelled while waiting for the device. {resume_hint(run)}")
-                held.append(slot)
+                held.extend(fd for _, fd in slots)
         except TransferLabError as exc:
             from_main({"problem": str(exc)})
             raise
         from_main({"run": str(run.path), "resume": resume})
         return config, run, resume
     told = from_main(None)
+    while told.get("waiting"):
+        told = from_main(None)
     if "problem" in told:
         return None
     run = FollowerRunDir(told["run"])

@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.core.adapt_jobs import job_settings
@@ -81,9 +82,12 @@ def wait_for_slot(run: RunDir, queued_at: float | None = None) -> int | None:
     return slots[0][1] if slots else None
 
 
-def wait_for_slots(run: RunDir, queued_at: float | None = None, count: int = 1) -> list[tuple[int, int]] | None:
+def wait_for_slots(
+    run: RunDir, queued_at: float | None = None, count: int = 1, while_waiting: Callable[[], None] | None = None
+) -> list[tuple[int, int]] | None:
     """Block until ``count`` device slots are free for this run and take them: [(slot index, locked fd)];
-    None when it was cancelled while waiting. A run on several GPUs waits until it can have all of them."""
+    None when it was cancelled while waiting. A run on several GPUs waits until it can have all of them.
+    ``while_waiting`` is called at every look at the slots (rank 0 keeps the other processes waiting)."""
     n_slots = max_concurrent_runs()
     if count > n_slots:
         raise ConfigError(
@@ -113,6 +117,8 @@ def wait_for_slots(run: RunDir, queued_at: float | None = None, count: int = 1) 
         if message != last_message:
             run.set_status("queued", message, queued_at=queued_at)
             last_message = message
+        if while_waiting is not None:
+            while_waiting()
         time.sleep(POLL_SECONDS)
 
 

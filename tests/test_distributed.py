@@ -122,6 +122,44 @@ def test_frozen_features_are_shared_among_processes_and_gathered_in_order(topics
     assert double.stdout.count("Done: test accuracy") == 1
 
 
+def test_processes_queued_for_the_device_longer_than_their_collective_timeout_still_train(topics):
+    """Under plain torchrun rank 0 waits for the device slot while the others wait for it at a collective
+    step, which times out (TRANSFERLAB_COLLECTIVE_TIMEOUT, 600 s by default): rank 0's signs of life keep
+    them waiting as long as the queue takes. Here the wait is 3 timeouts long."""
+    import time
+
+    from engine.core.hardware import max_concurrent_runs
+    from engine.core.locks import try_device_slots
+
+    folder, data, model = topics
+    run, timeout = folder / "queued", 8
+    slots = try_device_slots(max_concurrent_runs(), folder / "another-run", max_concurrent_runs())
+    assert slots, "the test needs the machine's device slots free"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    process = subprocess.Popen(
+        [*launcher, "-m", "engine.train", *flags(data, model, run, strategy="frozen")],
+        cwd=ROOT,
+        env={**os.environ, "TRANSFERLAB_COLLECTIVE_TIMEOUT": str(timeout)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "status.json").exists() or json.loads((run / "status.json").read_text())["state"] != "queued":
+            assert process.poll() is None and time.monotonic() < deadline, "the run never queued"
+            time.sleep(0.5)
+        time.sleep(3 * timeout)
+        assert process.poll() is None, process.communicate()[1][-3000:]
+    finally:
+        for _, fd in slots:
+            os.close(fd)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+    assert json.loads((run / "status.json").read_text())["state"] == "completed"
+    assert out.count("Done: test accuracy") == 1
+
+
 def test_a_killed_process_fails_the_run_with_its_reason_and_one_process_resumes_it(topics, one_process):
     folder, data, model = topics
     run = folder / "killed"

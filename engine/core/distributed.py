@@ -21,8 +21,10 @@ from engine.core.errors import ConfigError
 
 # One home for the variables torchrun (and accelerate launch) set in every process it starts.
 RANK_ENV, LOCAL_RANK_ENV, WORLD_SIZE_ENV, LOCAL_WORLD_SIZE_ENV = "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE"
-# Seconds a process waits for the others at a collective step before the run fails (a rank that hangs).
+# Seconds a process waits for the others at a collective step before the run fails (a rank that hangs);
+# the environment variable can change it.
 COLLECTIVE_TIMEOUT_SECONDS = 600
+COLLECTIVE_TIMEOUT_ENV = "TRANSFERLAB_COLLECTIVE_TIMEOUT"
 
 
 def _int_env(name: str, default: int) -> int:
@@ -30,6 +32,21 @@ def _int_env(name: str, default: int) -> int:
         return int(os.environ.get(name, default))
     except ValueError:
         return default
+
+
+def collective_timeout_seconds() -> int:
+    """``COLLECTIVE_TIMEOUT_SECONDS``, or the number in ``TRANSFERLAB_COLLECTIVE_TIMEOUT``."""
+    return max(1, _int_env(COLLECTIVE_TIMEOUT_ENV, COLLECTIVE_TIMEOUT_SECONDS))
+
+
+def waiting_signal_seconds() -> float:
+    """How often rank 0 tells the other processes it is still waiting for the device (a queued run can wait
+    longer than the collective timeout; each sign of life restarts their wait).
+
+    >>> waiting_signal_seconds() if COLLECTIVE_TIMEOUT_ENV not in os.environ else 30.0
+    30.0
+    """
+    return min(30.0, collective_timeout_seconds() / 4)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from engine.core.distributed import COLLECTIVE_TIMEOUT_SECONDS, World, current_world
+from engine.core.distributed import World, collective_timeout_seconds, current_world
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,7 +33,7 @@ def join(world: World, device_kind: str) -> None:
     if device_kind == "cuda":
         torch.cuda.set_device(world.local_rank)
         backend = "cpu:gloo,cuda:nccl"
-    dist.init_process_group(backend=backend, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_SECONDS))
+    dist.init_process_group(backend=backend, timeout=timedelta(seconds=collective_timeout_seconds()))
     log.debug("rank %d of %d joined (%s)", world.rank, world.size, backend)
 
 
