@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from engine.core.baselines import baseline_summary, baseline_warning
 from engine.core.config import TrainConfig, add_config_arguments, config_from_args
-from engine.core.distributed import World, current_world, launch, waiting_signal_seconds
+from engine.core.distributed import World, current_world, launch, sharding_refused, waiting_signal_seconds
 from engine.core.errors import ConfigError, TransferLabError, storage_problem
 from engine.core.hardware import slots_needed
 from engine.core.jobs import hold_run, prepare_run
@@ -164,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("engine").setLevel(logging.WARNING)  # one account of the run: rank 0's
     stop_on_sigterm()
     held: list[int] = []  # the run lock, then a device slot: the same as a dashboard worker takes
+    refused = sharding_refused()
+    if refused:
+        log.error("Error: %s", refused)
+        return 2
     try:
         if world.distributed:
             opened = _distributed(args, world, held)

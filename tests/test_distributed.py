@@ -102,6 +102,19 @@ def test_a_file_read_through_arrow_trains_on_two_processes_like_the_whole_file_o
     assert len(probabilities(run)) == metrics["test_examples"]
 
 
+@pytest.mark.parametrize(
+    ("env", "engine"), [("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")]
+)
+def test_a_launch_that_shards_the_model_is_refused_in_words_before_anything_is_written(topics, env, engine):
+    """accelerate launch --use_fsdp (or DeepSpeed) would shard the model, which rank 0 then could not write
+    alone: refused with what to launch instead, not a hang or a half-written run."""
+    folder, data, model = topics
+    done = train(*flags(data, model, folder / f"sharded-{engine}"), env={env: "true"})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"not {engine}" in done.stderr and "accelerate launch --multi_gpu" in done.stderr
+    assert not (folder / f"sharded-{engine}").exists()
+
+
 def test_frozen_features_are_shared_among_processes_and_gathered_in_order(topics):
     folder, data, model = topics
     frozen = {"strategy": "frozen"}

@@ -34,6 +34,26 @@ def _int_env(name: str, default: int) -> int:
         return default
 
 
+# What accelerate's launcher sets for the sharding engines it offers. Runs are plain DDP (the Trainer's own),
+# whose rank 0 writes the model whole: a sharded model would need every process to gather it first.
+SHARDING_ENVS = {"ACCELERATE_USE_FSDP": "FSDP", "ACCELERATE_USE_DEEPSPEED": "DeepSpeed"}
+
+
+def sharding_refused() -> str | None:
+    """Why this run cannot start, when it was launched to shard the model (FSDP or DeepSpeed); else None.
+
+    >>> sharding_refused() if not any(os.environ.get(name) for name in SHARDING_ENVS) else None
+    """
+    asked = [name for env, name in SHARDING_ENVS.items() if os.environ.get(env, "").lower() in ("1", "true", "yes")]
+    if not asked:
+        return None
+    return (
+        f"TransferLab trains on several GPUs with DDP (each GPU holds the whole model), not {asked[0]}: "
+        "launch it without sharding (accelerate launch --multi_gpu, or torchrun; engine/launch/accelerate.yaml). "
+        "For a model too large for one GPU, LoRA or the frozen strategy need far less memory than full fine-tuning."
+    )
+
+
 def collective_timeout_seconds() -> int:
     """``COLLECTIVE_TIMEOUT_SECONDS``, or the number in ``TRANSFERLAB_COLLECTIVE_TIMEOUT``."""
     return max(1, _int_env(COLLECTIVE_TIMEOUT_ENV, COLLECTIVE_TIMEOUT_SECONDS))
