@@ -32,22 +32,20 @@ def test_minilm_transfer_beats_scratch_on_spam(tmp_path, workspace):
     print({k: round(v, 4) for k, v in figures.items()})
 
     assert all(m["test_examples"] == floors.SPAM_TRANSFER["test_rows"] for m in runs.values())
-    # python -m bench.floors spam --seeds 42 (2 cores; seed 42 only so far): frozen 0.930, LoRA 0.893,
-    # scratch 0.823. Floors about 3 sd of the earlier, larger recipe's spread over seeds 42-46 below
-    # (frozen sd 0.0065, LoRA 0.014; 1,080 + 400 e-mails at 128 tokens: frozen 0.9425-0.9575, LoRA
-    # 0.935-0.9725).
+    # python -m bench.floors spam --seeds 42-46 (seed 42 is this test's): frozen 0.913-0.937, LoRA 0.853-0.930,
+    # scratch 0.823-0.907. Floors below each minimum, well above always answering ham (about 0.70).
     assert figures["frozen_accuracy"] >= 0.89
-    assert figures["lora_accuracy"] >= 0.85
-    # What transfer bought. On accuracy the one-pass scratch model can tie LoRA (spam is keyword-driven), but
-    # it is less sure of its answers: test log-loss 1.51x LoRA's and 1.79x frozen's at seed 42 (the larger
-    # recipe: 1.20-2.54x and 1.38-1.81x over seeds 42-46).
-    assert figures["scratch_log_loss"] > figures["lora_log_loss"]
+    assert figures["lora_accuracy"] >= 0.80
+    # What transfer bought. On accuracy the short-budget scratch model can tie or pass LoRA (spam is
+    # keyword-driven; seed 44: scratch 0.907, LoRA 0.853), but it is less sure of its answers than the frozen
+    # model: test log-loss 1.24-3.09x frozen's over seeds 42-46 (1.79x at 42). Against LoRA's it was
+    # 0.80-2.23x, so that comparison is not asserted.
     assert figures["scratch_log_loss"] >= 1.15 * figures["frozen_log_loss"]
     frozen, lora, scratch = (runs[name] for name in ("frozen", "lora", "scratch"))
     assert frozen["trainable_params"] < lora["trainable_params"] < scratch["trainable_params"]
 
     result = Predictor.from_run(tmp_path / "lora").predict([floors.SPAM_TEXT])[0]
-    assert result["label"] == "spam" and result["confidence"] > 0.7  # 0.895 at seed 42 (0.834-0.942 larger)
+    assert result["label"] == "spam"  # with confidence 0.60-0.90 over seeds 42-46 (0.895 at 42)
 
 
 def test_minilm_learns_from_eight_examples_a_class(tmp_path, workspace):
