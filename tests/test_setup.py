@@ -54,6 +54,37 @@ def test_a_new_tab_on_this_computer_finds_the_newest_setup(workspace, tmp_path):
     assert at.session_state.strategy == "full"
 
 
+def test_a_new_tab_takes_a_copy_of_the_newest_setup_so_the_tabs_do_not_overwrite_each_other(workspace, tmp_path):
+    """The bug: a second tab took the first tab's setup id, so both wrote one file, and the first tab, once its
+    session started again (a reload, a reconnect), showed and trained the second tab's data and strategy."""
+    first = make_a_setup(write_csv(tmp_path / "tickets.csv", make_rows(30)))
+    first_id = first.session_state[setup.ID_KEY]
+    second = session(page="pages/model.py")  # no setup in the address: a copy of the newest
+    second_id = second.session_state[setup.ID_KEY]
+    assert second.session_state.strategy == "full" and second_id != first_id
+    assert second.query_params[setup.QUERY_KEY] == second_id
+    second.radio(key="w_strategy").set_value("frozen").run()
+
+    assert session({setup.QUERY_KEY: first_id}, page="pages/model.py").session_state.strategy == "full"
+    assert session({setup.QUERY_KEY: second_id}, page="pages/model.py").session_state.strategy == "frozen"
+
+
+def test_a_reload_keeps_a_file_given_by_its_path(workspace, tmp_path):
+    """The bug: after a reload the path field was empty, so the Data page dropped the file given by its path and
+    Train said "Choose your data first"."""
+    csv = write_csv(tmp_path / "tickets.csv", make_rows(30))
+    before = session()
+    before.radio(key="w_data_source").set_value("path").run()
+    before.text_input(key="w_data_file_path").set_value(str(csv)).run()
+    assert before.session_state.data_path == str(csv.resolve())
+
+    at = session({setup.QUERY_KEY: before.session_state[setup.ID_KEY]}, page="pages/data.py")
+    assert at.text_input(key="w_data_file_path").value == str(csv)
+    assert at.session_state.data_path == str(csv.resolve()) and at.session_state.data_summary is not None
+    at.switch_page("pages/train.py").run()
+    assert not [i for i in at.info if "Choose your data first" in i.value]
+
+
 def test_a_shared_dashboard_never_hands_one_persons_setup_to_another(workspace, tmp_path, monkeypatch):
     before = make_a_setup(write_csv(tmp_path / "tickets.csv", make_rows(30)))
     monkeypatch.setattr("ui.gate.needs_login", lambda address: True)

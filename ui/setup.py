@@ -5,8 +5,8 @@ Session state dies with the browser tab's connection. app.py calls :func:`restor
 starts and :func:`save` after every page run: the setup is written to
 ``workspace/setups/<id>.json`` and its id is kept in the page's address (``?setup=<id>``), which a
 reload keeps. A dashboard only this computer reaches also picks up the newest setup when the
-address has none (a new tab, a bookmark without it); a shared one never does, so that one person's
-choices are not handed to another.
+address has none (a new tab, a bookmark without it), as a copy under a new id: the tabs' choices then stay
+apart. A shared one never does, so that one person's choices are not handed to another.
 
 >>> state = {"data_path": "data/spam_emails.csv", "settings_for": ("text", "lora", "Balanced"), "w_x": 1}
 >>> sorted(setup_of(state))
@@ -32,8 +32,9 @@ ID_KEY = "setup_id"  # session state: this session's setup id
 SAVED_KEY = "setup_saved"  # session state: the JSON last written, so an unchanged setup is not rewritten
 NOTE_KEY = "setup_note"  # session state: what could not be restored, in words (the Data page shows it)
 KEPT_SETUPS = 50  # older setup files are removed
-# Besides the pages' defaults: where the data came from and what the columns and settings were made for.
-EXTRA_KEYS = ("data_source", "columns_for", "settings_for", "image_labels_for", CHOSEN_RUN)
+# Besides the pages' defaults: where the data came from (and the path typed for it) and what the columns and
+# settings were made for.
+EXTRA_KEYS = ("data_source", "data_file_path", "columns_for", "settings_for", "image_labels_for", CHOSEN_RUN)
 TUPLE_KEYS = ("settings_for",)  # JSON turns them into lists; the pages compare them with tuples
 PATH_KEYS = ("data_path", "image_labels")  # files that must still exist to be restored
 _ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -99,8 +100,10 @@ def restore(state: MutableMapping[str, Any], query: MutableMapping[str, Any], sh
     for key, value in setup.items():
         state.setdefault(key, value)
     state[NOTE_KEY] = notes
-    state[ID_KEY] = setup_id if setup else secrets.token_urlsafe(12)  # a damaged file is not reused
-    state[SAVED_KEY] = json.dumps(setup, sort_keys=True, default=str) if setup else None
+    if setup and setup_id == wanted:
+        state[ID_KEY], state[SAVED_KEY] = setup_id, json.dumps(setup, sort_keys=True, default=str)
+    else:  # a damaged file is not reused; the newest setup is copied, so that two tabs never write one file
+        state[ID_KEY], state[SAVED_KEY] = secrets.token_urlsafe(12), None
 
 
 def save(state: MutableMapping[str, Any], query: MutableMapping[str, Any]) -> None:
