@@ -459,7 +459,10 @@ if chosen != st.session_state.data_path:
     st.session_state.data_summary = None
 if chosen is None:
     st.session_state.data_name = None
-    st.info("Upload a file, or use the demo data to try TransferLab first.", icon=":material/upload_file:")
+    if st.session_state.data_source != "path":
+        st.info("Upload a file, or use the demo data to try TransferLab first.", icon=":material/upload_file:")
+    elif not st.session_state.data_file_path.strip():  # a path typed and refused: its error says what to do
+        st.info("Type the path of your labeled table above, then press Enter.", icon=":material/folder_open:")
 else:
     st.session_state.data_name = Path(chosen).name
     st.session_state.data_task = task_of_data(chosen).name

@@ -273,3 +273,51 @@ def test_a_shared_dashboard_takes_data_paths_only_under_its_data_roots(workspace
     assert any("This dashboard is shared" in e.value for e in at.error) and not at.dataframe
     at.text_input(key="w_data_file_path").set_value(str(allowed)).run()
     assert not at.exception and not at.error and at.session_state["data_path"] == str(allowed.resolve())
+
+
+def test_a_wrong_path_says_what_is_wrong_and_not_to_upload(workspace, tmp_path):
+    """The bug: under each refused path (and an empty field) the page said "Upload a file, or use the demo
+    data", though the user had chosen to give a path."""
+    from streamlit.testing.v1 import AppTest
+
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("one text\nanother text\n")
+    pd.DataFrame({"review": [f"text {i}" for i in range(30)]}).to_csv(tmp_path / "texts.csv", index=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.radio(key="w_data_source").set_value("path").run()
+    assert [i.value for i in at.info] == ["Type the path of your labeled table above, then press Enter."]
+    wrong = {
+        "missing.csv": "There is no file",
+        "folder": "is a folder. Type the path of the data file inside it",
+        "notes.txt": "'notes.txt' is a plain text file",
+        "texts.csv": "'texts.csv' has 1 column (only 'review'); TransferLab needs two",
+    }
+    for name, words in wrong.items():
+        at.text_input(key="w_data_file_path").set_value(str(tmp_path / name)).run()
+        errors = [e.value.replace("\\", "") for e in at.error]  # shown as Markdown: unescaped to read
+        assert not at.exception and [words in e for e in errors] == [True], (name, errors)
+        assert not [i.value for i in at.info if "Upload" in i.value or "Type the path" in i.value], name
+        assert at.session_state["data_summary"] is None
+
+
+def test_a_path_pasted_in_quotes_or_as_a_file_address_is_read_and_judged_as_the_file(workspace, tmp_path):
+    """The bug: '/data/reviews.csv' (a shell's quotes) and file:///data/reviews.csv (a file manager's copy) were
+    "no file" on this computer; the shared dashboard's folder rule must read them as the same file."""
+    from urllib.parse import quote
+
+    from streamlit.testing.v1 import AppTest
+
+    from ui import gate
+    from ui.large_data import checked_path
+
+    path = write_csv(tmp_path / "my topics.csv", make_rows(30))
+    pasted = [f"'{path}'", f' "{path}" ', f"file://{quote(str(path))}"]
+    assert {checked_path(text) for text in pasted} == {str(path.resolve())}
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.radio(key="w_data_source").set_value("path").run()
+    at.text_input(key="w_data_file_path").set_value(pasted[0]).run()
+    assert not at.exception and not at.error and at.session_state["data_path"] == str(path.resolve())
+
+    inside, outside = [tmp_path], [tmp_path / "elsewhere"]
+    assert all(gate.shared_data_problem(text, inside) is None for text in pasted)
+    assert all(gate.shared_data_problem(text, outside) for text in [*pasted, f"file://{tmp_path}/elsewhere/../x.csv"])

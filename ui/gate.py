@@ -29,6 +29,7 @@ from pathlib import Path
 import streamlit as st
 
 from engine.core import catalog, workspace
+from ui.large_data import typed_path
 
 LOCAL_ADDRESSES = ("127.0.0.1", "localhost", "::1")
 HOSTS_ENV = "TRANSFERLAB_ALLOWED_HOSTS"
@@ -114,7 +115,7 @@ def shared_data_problem(text: str, roots: list[Path]) -> str | None:
     >>> shared_data_problem("/etc/passwd.csv", [Path("/srv/data")])[:36]
     'This dashboard is shared, so a file '
     """
-    if any(Path(text.strip().strip('"')).expanduser().resolve().is_relative_to(root) for root in roots):
+    if any(typed_path(text).resolve().is_relative_to(root) for root in roots):
         return None
     where = ", ".join(str(r) for r in roots)
     return (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
@@ -29,14 +30,28 @@ def summarize(path: str, mtime: float, text_column: str, label_column: str) -> d
     return summary.summarize(path, text_column, label_column)
 
 
+def typed_path(text: str) -> Path:
+    """The path in what a user typed or pasted, as a file manager or a shell copies it: in quotes, or as a
+    file:// address. The shared dashboard's folder rule (``ui.gate``) reads it the same way.
+
+    >>> typed_path("'/data/my reviews.csv'") == typed_path("file:///data/my%20reviews.csv") == Path("/data/my reviews.csv")
+    True
+    """
+    text = text.strip().strip("\"'")
+    if text.startswith("file://"):
+        text = unquote(urlparse(text).path)
+    return Path(text).expanduser()
+
+
 def checked_path(text: str) -> str:
-    """The absolute path of a labeled table on this machine, or a :class:`DataError` that says what is wrong.
+    """The absolute path of a labeled table on this machine (typed as :func:`typed_path` reads it), or a
+    :class:`DataError` that says what is wrong.
 
     >>> checked_path("data/spam_emails.csv").endswith("/data/spam_emails.csv")
     True
     """
-    path = Path(text.strip().strip('"')).expanduser()
-    if not text.strip():
+    path = typed_path(text)
+    if not text.strip().strip("\"'"):
         raise DataError("Type the path of a file on this computer, e.g. /data/reviews.csv.")
     if not path.exists():
         raise DataError(f"There is no file '{path}' on this computer. Check the folder and the name.")
