@@ -552,6 +552,16 @@ def test_free_text_label_column(tmp_path):
     assert "--label-column" in message
 
 
+def test_a_file_of_texts_and_ids_is_told_to_get_a_label_column(tmp_path):
+    """The bug: a file of reviews and their ids was refused with "10000 different values" and the advice to pick
+    a label column the file did not have."""
+    rows = "".join(f"review {i},{i}\n" for i in range(1200))
+    with pytest.raises(DataError) as err:
+        load_text_dataset(write(tmp_path / "ids.csv", "review,id\n" + rows))
+    assert "Column 'id' of 'ids.csv' has 1,200 different values" in str(err.value)
+    assert str(err.value).endswith("if the file has none, add one.")
+
+
 def test_imbalance_warning(tmp_path):
     rows = "".join(f"common {i},ham\n" for i in range(30)) + "rare one,spam\nrare two,spam\n"
     data = load_text_dataset(write(tmp_path / "skew.csv", "text,label\n" + rows))

@@ -130,3 +130,17 @@ def test_memory_grows_far_slower_than_the_file(tmp_path, monkeypatch):
     per_row = (peaks[1] - peaks[0]) / 8_000
     assert per_row < 64 < (sizes[1] - sizes[0]) / 8_000 / 3, (per_row, sizes)
     assert loader > 3 * peaks[1], (loader, peaks)
+
+
+def test_the_example_of_texts_with_two_labels_is_the_one_training_names(tmp_path):
+    """The bug: the Data page named the conflicting text with the smallest hash (rows 5003 and 7871 of a
+    reviews file) while both loaders name the one that comes first in the file (rows 2 and 6349)."""
+    from engine.data.large import load_large_text_dataset
+
+    rows = [(f"text number {i}", label) for label in ("a", "b") for i in range(6)]  # six texts with two labels
+    path = tmp_path / "clashes.csv"
+    pd.DataFrame(rows + [("one more", "a")], columns=["text", "label"]).to_csv(path, index=False)
+    s = summarize(path)
+    assert s["conflicting_texts"] == 6
+    assert "for example rows 2 and 8" in s["problems"][0]
+    assert s["problems"] == load_text_dataset(path).warnings == load_large_text_dataset(path).warnings

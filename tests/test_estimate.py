@@ -221,6 +221,14 @@ def test_recommend_strategy_by_data_size_hardware_and_kind(n, gpu, task, expecte
     assert f"{n:,}" in why and why.endswith(".") and why.count(". ") == 0  # one plain sentence
 
 
+def test_the_advice_for_a_large_file_on_a_cpu_promises_no_minutes_and_writes_numbers_in_full():
+    """The bug: 300,000 texts got "the frozen model ... gives a good result in minutes" above an estimate of 45
+    minutes for it, and 10,000 texts "about 1314 updates"."""
+    assert "minutes" not in recommend_strategy(300_000, False, "text", 3)[1]
+    assert "minutes" not in recommend_strategy(300_000, False, "image", 3)[1]
+    assert "about 1,314 updates" in recommend_strategy(10_000, False, "text", 2)[1]
+
+
 def test_few_shot_is_recommended_by_examples_per_class():
     assert recommend_strategy(1000, False, "text", n_classes=10)[0] == "setfit"  # 100 per class
     assert recommend_strategy(1000, False, "text", n_classes=9)[0] == "frozen"  # 111 per class

@@ -36,6 +36,15 @@ def test_class_counts_bar_highlights_the_smallest_class():
     assert bar.marker.color[1] != bar.marker.color[0] == bar.marker.color[2]
 
 
+def test_class_counts_bar_flags_only_an_imbalance_the_data_page_warns_of_and_writes_counts_in_full():
+    """The bug: 300,000 rows in three classes of about 100,000 showed the class 422 rows short in the warning
+    colour, with no warning beside it, and the counts were written 100159."""
+    fig = charts.class_counts_bar({"mixed": 100_159, "negative": 100_104, "positive": 99_737})
+    bar = fig.data[0]
+    assert len(set(bar.marker.color)) == 1
+    assert list(bar.text) == ["100,159", "100,104", "99,737"] and list(bar.y) == [100_159, 100_104, 99_737]
+
+
 def test_events_frames_keep_the_last_line_per_step_after_a_resume():
     train, evals = charts.events_frames(EVENTS)
     assert list(train["step"]) == [2, 4, 6]

@@ -15,6 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from engine.data.dataset import IMBALANCE_RATIO, imbalance_ratio
+
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 _BLUE = "#1f77b4"
 _ORANGE = "#ff7f0e"
@@ -51,12 +53,15 @@ def _waiting(fig: go.Figure, what: str) -> go.Figure:
 
 
 def class_counts_bar(counts: Mapping[str, int], title: str = "Examples per class") -> go.Figure:
-    """A bar per class; the smallest class is highlighted so an imbalance is easy to see."""
+    """A bar per class, its count written on it; the smallest class is highlighted when the classes are
+    imbalanced (as the Data page's warning says, ``IMBALANCE_RATIO``), so the imbalance is easy to see."""
     labels = [plot_text(k) for k in counts]
     values = [int(v) for v in counts.values()]
     smallest = min(values) if values else 0
-    colors = [_ORANGE if v == smallest and len(set(values)) > 1 else _BLUE for v in values]
-    fig = go.Figure(go.Bar(x=labels, y=values, marker_color=colors, text=values, textposition="auto"))
+    imbalanced = bool(values) and imbalance_ratio(dict(counts)) >= IMBALANCE_RATIO
+    colors = [_ORANGE if v == smallest and imbalanced else _BLUE for v in values]
+    text = [f"{v:,}" for v in values]
+    fig = go.Figure(go.Bar(x=labels, y=values, marker_color=colors, text=text, textposition="auto"))
     fig.update_xaxes(type="category", title="class")
     fig.update_yaxes(title="examples")
     return _layout(fig, title)

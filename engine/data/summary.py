@@ -189,7 +189,8 @@ def _summary(path, fmt, columns, kind, rows, empty, missing, chars, words, label
             duplicates_note(len(duplicates), where(duplicates[:_FIRST_ROWS].tolist(), kind, len(duplicates)))
         )
     if len(conflicting):
-        problems.append(conflicts_note(len(conflicting), sorted(r[h == conflicting[0]].tolist()), kind))
+        example = h[clash][np.argmin(r[clash])]  # the text whose first row comes first, as the loaders name it
+        problems.append(conflicts_note(len(conflicting), sorted(r[h == example].tolist()), kind))
     problems.extend(case_variant_notes(ordered))
     imbalance = imbalance_warning(ordered, unit="example")
     if imbalance:

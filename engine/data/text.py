@@ -100,9 +100,9 @@ def case_variant_notes(labels: Iterable[str]) -> list[str]:
 
 def free_text_label_error(label_column: str, distinct: int, source: str) -> DataError:
     return DataError(
-        f"Column '{label_column}' of '{source}' has {distinct} different values; it looks like free text, "
-        "not a label. Pick the column that holds the category of each text (with --label-column, or the "
-        "picker in the dashboard)."
+        f"Column '{label_column}' of '{source}' has {distinct:,} different values; it looks like free text or an "
+        "id, not a label. Pick the column that holds the category of each text (with --label-column, or the "
+        "picker in the dashboard); if the file has none, add one."
     )
 
 
