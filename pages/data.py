@@ -264,7 +264,7 @@ def show_dataset(path: str) -> None:
     lengths = summary["text_length"]
     st.caption(
         f"Split per class with seed {_DEFAULTS.seed}. Text length in characters: median {lengths['median']:,}, "
-        f"95% are under {lengths['p95']:,}, the longest {lengths['max']:,}."
+        f"95% have at most {lengths['p95']:,}, the longest {lengths['max']:,}."
     )
     st.session_state.data_summary = {**summary, **sizes}
     record_training_data(
@@ -324,7 +324,7 @@ def show_large_dataset(path: str) -> None:
     lengths = summary["text_length"]
     st.caption(
         f"Counted in one pass over every row; split per class with seed {_DEFAULTS.seed}. Text length in "
-        f"characters: median {lengths['median']:,}, 95% are under {lengths['p95']:,}, the longest {lengths['max']:,}."
+        f"characters: median {lengths['median']:,}, 95% have at most {lengths['p95']:,}, the longest {lengths['max']:,}."
     )
     st.session_state.data_summary = {**summary, **sizes}
     record_training_data(

@@ -156,7 +156,7 @@ def test_upload_train_reload_results_and_try_it_in_a_browser(server, tiny_bert, 
         epochs = page.get_by_label("Epochs (passes over the training data)")
         page.get_by_test_id("stRadio").get_by_text(re.compile(r"^LoRA \(low-rank adapters\)")).click()
         page.get_by_role("radio", name="Quick look").click()
-        expect(page.get_by_text("A first result in a few minutes")).to_be_visible()
+        expect(page.get_by_text("The fastest first result")).to_be_visible()
         expect(epochs).to_have_value("3")  # 90 texts: Quick look gives fine-tuning enough updates
         expect(page.get_by_test_id("stMetric").filter(has_text="Estimated time")).to_be_visible()
         shot("02-model")
@@ -182,7 +182,7 @@ def test_upload_train_reload_results_and_try_it_in_a_browser(server, tiny_bert, 
         go("Model & strategy")
         expect(page.get_by_label(re.compile("^Model: a name from the cards"))).to_have_value(str(tiny_bert))
         expect(page.get_by_role("radio", name=re.compile(r"^LoRA"))).to_be_checked()
-        expect(page.get_by_text("A first result in a few minutes")).to_be_visible()
+        expect(page.get_by_text("The fastest first result")).to_be_visible()
         go("Train")
         expect(page.get_by_text(re.compile(r"^Test accuracy"))).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
         shot("05-train-completed")

@@ -64,6 +64,16 @@ def test_large_files_are_sampled(tiny_bert):
     assert cut_report(str(tiny_bert), texts(SAMPLE + 500), None, 512).counted == SAMPLE
 
 
+def test_a_sample_with_no_text_cut_does_not_promise_that_none_is(tiny_bert):
+    """The bug: "Every text fits ...: none is cut" from 1,000 sampled texts, above a run that cut 0.1%."""
+    fits = cut_report(str(tiny_bert), ["short one"] * (SAMPLE + 500), 16, 512)
+    assert fits.sampled and fits.total == SAMPLE + 500
+    assert fits.sentence().startswith(f"None of {SAMPLE:,} texts sampled from your {SAMPLE + 500:,} training texts")
+    assert "none is cut" not in fits.sentence()
+    some = cut_report(str(tiny_bert), texts(SAMPLE + 500, most_words=25), 16, 512)
+    assert some.share_cut > 0 and "About " in some.sentence()  # a share of a sample
+
+
 def test_without_a_tokenizer_file_the_counts_are_guessed_and_it_says_so(tmp_path, tiny_bert):
     folder = tmp_path / "model"
     folder.mkdir()

@@ -24,7 +24,8 @@ from engine.core.strategies import STRATEGIES
 
 PRESETS: dict[str, dict[str, Any]] = {
     "Quick look": {
-        "help": "A first result in a few minutes: short texts or small pictures, one pass over large data. "
+        "help": "The fastest first result (minutes on a few thousand examples; the estimate says how long on "
+        "yours): short texts or small pictures, one pass over large data. "
         "Fine-tuning small text data gets the few passes it needs to be worth it (up to its usual 3), the "
         "few-shot strategy five.",
         "by_task": {"text": {"max_length": 64}, "image": {"image_size": 128}},

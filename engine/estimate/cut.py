@@ -37,11 +37,21 @@ class CutReport:
     counted: int  # texts counted (a sample when there are more than SAMPLE)
     exact: bool  # counted with the model's tokenizer (False: guessed from characters)
     suggestion: int | None  # a max length that keeps 95% of the texts whole, when that is a change
+    total: int = 0  # training texts (more than ``counted`` when a sample was counted)
+
+    @property
+    def sampled(self) -> bool:
+        return self.total > self.counted
 
     def sentence(self) -> str:
         """In words, e.g. "93% of your texts are longer than 64 tokens and will be cut there ..."."""
-        about = "" if self.exact else "about "
+        about = "" if self.exact and not self.sampled else "about "
         chosen = f"{self.max_length} tokens" + (" (chosen automatically)" if self.automatic else "")
+        if self.share_cut == 0 and self.sampled:
+            return (
+                f"None of {self.counted:,} texts sampled from your {self.total:,} training texts is longer than the "
+                f"max length of {chosen}: few if any will be cut."
+            )
         if self.share_cut == 0:
             return f"Every text fits in the max length of {chosen}: none is cut."
         text = (
@@ -110,7 +120,8 @@ def cut_report(
 ) -> CutReport:
     """What the max length (None: automatic) does to ``texts``, the training texts."""
     # By index: the same sample as random.sample(texts, ...), without copying millions of texts first.
-    picked = random.Random(seed).sample(range(len(texts)), SAMPLE) if len(texts) > SAMPLE else range(len(texts))
+    total = len(texts)
+    picked = random.Random(seed).sample(range(total), SAMPLE) if total > SAMPLE else range(total)
     texts = [texts[i] for i in picked]
     path = _tokenizer_file(model)
     counts, exact = token_counts(model, texts)
@@ -129,6 +140,7 @@ def cut_report(
         counted=len(counts),
         exact=exact,
         suggestion=suggestion if suggestion != chosen else None,
+        total=total,
     )
 
 
